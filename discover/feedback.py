@@ -58,7 +58,7 @@ def _compare(problem: Problem, mine: Outcome, ref: Outcome, label: str) -> str |
     line = f"vs {label} ({_fmt(ref.score)}): {verdict} by {_fmt(abs(diff))}; improved on {len(better)}/{len(common)} instances"
     if better:
         k = min(better, key=better.get)
-        line += f" (most: {k} {_fmt(mine.instances[k] - ref.instances[k]):+})"
+        line += f" (most: {k} {float(mine.instances[k] - ref.instances[k]):+.4g})"
     line += f", regressed on {len(worse)}/{len(common)}"
     if worse:
         k = max(worse, key=worse.get)
