@@ -1,0 +1,125 @@
+"""`discover prompt`: the typer command for prompt-optimization jobs. The CLI wires it in with
+`from discover.prompting.commands import register; register(app)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+console = Console()
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f} %"
+
+
+def status_table(stats: Any, header: str) -> Table:
+    t = Table(title=header, show_header=True, header_style="bold", caption=stats.phase)
+    for col in ("step", "best train", "start train", "scored", "screened out", "rejected", "dupes", "LLM calls (task/opt)",
+                "cached", "tokens", "cost $", "elapsed"):
+        t.add_column(col, justify="right")
+    t.add_row(str(stats.step), _pct(stats.best_score), _pct(stats.start_score), str(stats.promoted), str(stats.screened_out),
+              str(stats.rejected), str(stats.duplicates), f"{stats.llm_calls} ({stats.task_calls}/{stats.optimizer_calls})",
+              str(stats.cached_calls), str(stats.prompt_tokens + stats.completion_tokens), f"{stats.cost_usd:.4f}",
+              f"{stats.elapsed_s:.0f} s")
+    return t
+
+
+def results_table(summary: Any) -> Table:
+    t = Table(title=f"prompt:{summary.task} · {summary.n_train} train / {summary.n_test} held-out test examples",
+              show_lines=True)
+    t.add_column("instruction", overflow="fold", max_width=70)
+    t.add_column("id")
+    t.add_column("train acc", justify="right")
+    t.add_column("test acc", justify="right")
+    rows = []
+    if summary.start is not None:
+        rows.append(("start", summary.start))
+    if summary.best is not None and (summary.start is None or summary.best.id != summary.start.id):
+        rows.append(("best", summary.best))
+    for label, c in rows:
+        t.add_row(f"[bold]{label}:[/bold] {c.code or '(empty)'}", c.id, _pct(c.train_score), _pct(summary.test_scores.get(c.id)))
+    return t
+
+
+def prompt(
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Built-in task name or a JSONL file ({input, target} per line)."),
+    train: Optional[Path] = typer.Option(None, "--train", help="JSONL train file (with --test instead of --task)."),
+    test: Optional[Path] = typer.Option(None, "--test", help="JSONL held-out test file."),
+    task_model: Optional[str] = typer.Option(None, help="Model that answers the task (default local/qwen2.5-coder-0.5b)."),
+    optimizer_model: Optional[str] = typer.Option(None, help="Model that writes instructions (default: same)."),
+    scorer: Optional[str] = typer.Option(None, help="exact, contains, numeric, choice, regex:PATTERN, or path/to/scorer.py "
+                                                   "defining score(output, target) -> float (run in the sandbox)."),
+    labels: Optional[str] = typer.Option(None, help="Comma-separated labels for the choice scorer."),
+    start: Optional[str] = typer.Option(None, help="Starting instruction, e.g. \"Let's think step by step.\" (default empty)."),
+    steps: Optional[int] = typer.Option(None, help="Optimization steps."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", help="New instructions per step."),
+    minibatch: Optional[int] = typer.Option(None, help="Screen each new instruction on this many train examples first."),
+    max_train: Optional[int] = typer.Option(None, help="Use at most this many train examples."),
+    max_test: Optional[int] = typer.Option(None, help="Use at most this many test examples."),
+    no_feedback: bool = typer.Option(False, "--no-feedback", help="Plain OPRO: no failure examples or reflection."),
+    api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
+    max_llm_calls: Optional[int] = typer.Option(None, help="Stop after this many paid LLM calls (task + optimizer)."),
+    max_cost_usd: Optional[float] = typer.Option(None, help="Stop when LLM cost reaches this."),
+    timeout: Optional[float] = typer.Option(None, help="Wall-clock limit for the search in seconds."),
+    seed: Optional[int] = typer.Option(None, help="Seed for splits, minibatch and exemplars."),
+    llm_concurrency: Optional[int] = typer.Option(None, help="Concurrent LLM calls."),
+    sandbox: Optional[str] = typer.Option(None, help="Sandbox for a user scorer: auto, bwrap, docker or process."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with any prompt-job setting."),
+    resume: Optional[str] = typer.Option(None, help="Continue a stopped or crashed prompt run (id or prefix)."),
+    runs_dir: Optional[Path] = typer.Option(None, envvar="DISCOVER_RUNS_DIR", help="Where runs are stored (default ./runs)."),
+) -> None:
+    """Optimize an instruction (prompt) for a task: OPRO search with directional feedback, scored on held-out data."""
+    from discover.config import read_config_file
+    from discover.prompting.api import run_prompt_job, validate_config
+    from discover.store import Store
+
+    flags = dict(task=task, train_file=str(train) if train else None, test_file=str(test) if test else None,
+                 task_model=task_model, optimizer_model=optimizer_model, scorer=scorer,
+                 labels=[x.strip() for x in labels.split(",") if x.strip()] if labels else None, start=start, steps=steps,
+                 candidates_per_step=candidates, minibatch=minibatch, max_train=max_train, max_test=max_test,
+                 feedback=False if no_feedback else None, api_base=api_base, max_llm_calls=max_llm_calls,
+                 max_cost_usd=max_cost_usd, timeout_s=timeout, seed=seed, llm_concurrency=llm_concurrency, sandbox=sandbox)
+    given = {k: v for k, v in flags.items() if v is not None}
+    data: dict[str, Any] = read_config_file(config) if config else {}
+    if task_model and not optimizer_model and "optimizer_model" not in data:
+        given["optimizer_model"] = task_model
+    data.update(given)
+    cfg = validate_config(data)
+    live: Live | None = None
+    header = {"text": "discover prompt"}
+
+    def on_start(run_id: str, c: Any, t: Any) -> None:
+        nonlocal live
+        header["text"] = f"run {run_id} · prompt:{t.name} · task {c.task_model} · optimizer {c.optimizer_model}"
+        live = Live(console=console, refresh_per_second=4, transient=False)
+        live.start()
+
+    def on_update(stats: Any) -> None:
+        if live is not None:
+            live.update(status_table(stats, header["text"]))
+
+    try:
+        summary = run_prompt_job(cfg, runs_dir=runs_dir, resume=resume, overrides=given if resume else None,
+                                 on_start=on_start, on_update=on_update)
+    finally:
+        if live is not None:
+            live.stop()
+    console.print(f"Stopped: {summary.stop_reason}.")
+    console.print(results_table(summary))
+    s = summary.stats
+    console.print(f"{s.llm_calls} paid LLM calls ({s.task_calls} task, {s.optimizer_calls} optimizer this session), "
+                  f"{s.cached_calls} cached, ${s.cost_usd:.4f}, {s.elapsed_s:.0f} s")
+    store = Store(runs_dir)
+    best = summary.best.id if summary.best else summary.run_id
+    console.print(f"Run {summary.run_id} stored in {store.path}  ·  inspect: discover show {best}")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `discover prompt` to the CLI app."""
+    app.command("prompt")(prompt)
