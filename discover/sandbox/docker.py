@@ -1,0 +1,2 @@
+def docker_unavailable():
+    return "not yet"
