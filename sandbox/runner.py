@@ -40,8 +40,8 @@ class ForbiddenAction(PermissionError):
     """Raised by the audit hook when the candidate tries something the sandbox forbids."""
 
 
-def _install_audit_hook(scratch: str, attempts: list) -> None:
-    allowed_write = tuple(p for p in (scratch, "/tmp", "/dev/null") if p)
+def _install_audit_hook(writable: list, attempts: list) -> None:
+    allowed_write = tuple(os.path.join(p, "") for p in writable if p) + ("/dev/null",)
 
     def hook(event, args):
         if event in ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"):
@@ -55,7 +55,7 @@ def _install_audit_hook(scratch: str, attempts: list) -> None:
                 isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND))
             if writing and isinstance(path, (str, bytes)):
                 p = os.path.abspath(os.fsdecode(path))
-                if not p.startswith(allowed_write):
+                if not (p + "/").startswith(allowed_write) and p != "/dev/null":
                     what = f"writing {p} is not allowed (only the scratch dir is writable)"
                     attempts.append(what)
                     raise ForbiddenAction(what)
@@ -132,7 +132,7 @@ def evaluate_request(req: dict) -> dict:
         res.update(status="error", error=f"problem evaluator failed to load: {_one_line(e)}",
                    traceback=_trim_traceback(e))
         return res
-    _install_audit_hook(req.get("scratch") or os.getcwd(), attempts)
+    _install_audit_hook(req.get("writable") or [req.get("scratch") or os.getcwd()], attempts)
     # 2. the candidate, then the evaluation
     try:
         code = req["code"]
@@ -225,6 +225,7 @@ def _child(req: dict, out_w: int, err_w: int, res_w: int, base_vm: int) -> None:
             resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
         if req.get("scratch"):
             os.chdir(req["scratch"])
+            os.environ["TMPDIR"] = req["scratch"]  # tempfile & co. write into scratch, the one writable place
         sys.stdout = open(1, "w", closefd=False, errors="replace")
         sys.stderr = open(2, "w", closefd=False, errors="replace")
         sys.stdin = open(0, "r", closefd=False)
@@ -246,43 +247,58 @@ def _child(req: dict, out_w: int, err_w: int, res_w: int, base_vm: int) -> None:
         os._exit(0)
 
 
-def _reap_others(reap: bool) -> None:
+def _reap_others(reap: bool, cgroup: str | None = None) -> None:
     """Kill every process of ours that is not this server or its ancestors (escaped grandchildren, setsid...).
-    Only when --reap is given: inside a PID namespace, or with a uid that belongs to this worker alone."""
-    while True:
-        try:
-            os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        if not reap:
+    --reap: inside a PID namespace, kill everything with our uid; --cgroup: kill every other member of our
+    pids cgroup. The server is a child subreaper, so orphans come back to it and are reaped here."""
+    for _ in range(2000):
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if not (reap or cgroup):
             return
         me, uid = os.getpid(), os.getuid()
-        keep = {me, 1}
-        p = os.getppid()
-        keep.add(p)
+        keep = {me, 1, os.getppid()}
         found = False
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in keep:
-                continue
+        if cgroup:
             try:
-                with open(f"/proc/{name}/status") as f:
-                    st = f.read()
+                with open(os.path.join(cgroup, "cgroup.procs")) as f:
+                    pids = [int(x) for x in f.read().split()]
             except OSError:
-                continue
-            fields = dict(line.split(":", 1) for line in st.splitlines() if ":" in line)
-            if int(fields.get("Uid", "-1").split()[0]) != uid or fields.get("State", "").strip().startswith("Z"):
-                continue
-            try:
-                os.kill(int(name), signal.SIGKILL)
-                found = True
-            except OSError:
-                pass
+                pids = []
+            for pid in pids:
+                if pid not in keep:
+                    found = True
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        else:
+            for name in os.listdir("/proc"):
+                if not name.isdigit() or int(name) in keep:
+                    continue
+                try:
+                    with open(f"/proc/{name}/status") as f:
+                        st = f.read()
+                except OSError:
+                    continue
+                fields = dict(line.split(":", 1) for line in st.splitlines() if ":" in line)
+                if int(fields.get("Uid", "-1").split()[0]) != uid or fields.get("State", "").strip().startswith("Z"):
+                    continue
+                try:
+                    os.kill(int(name), signal.SIGKILL)
+                    found = True
+                except OSError:
+                    pass
         if not found:
             return
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
-def run_forked(req: dict, reap: bool = False) -> dict:
+def run_forked(req: dict, reap: bool = False, cgroup: str | None = None) -> dict:
     timeout = float(req.get("timeout_s") or 60)
     base_vm = _vm_size()
     out_r, out_w = os.pipe()
@@ -342,7 +358,7 @@ def run_forked(req: dict, reap: bool = False) -> dict:
     _, status = os.waitpid(pid, 0)
     sel.unregister(pidfd)
     os.close(pidfd)
-    _reap_others(reap)
+    _reap_others(reap, cgroup)
     # drain what is left in the pipes (writers are dead now, unless something escaped: bounded wait)
     drain_deadline = time.perf_counter() + 1.0
     while len(sel.get_map()) and time.perf_counter() < drain_deadline:
@@ -381,13 +397,19 @@ def _drop_privileges(uid: int) -> None:
 
 
 def serve(argv: list) -> None:
-    args = {"--uid": None, "--preload": "numpy", "--in": None, "--out": None}
+    args = {"--uid": None, "--preload": "numpy", "--in": None, "--out": None, "--cgroup": None}
     reap = "--reap" in argv
     for i, a in enumerate(argv):
         if a in args and i + 1 < len(argv):
             args[a] = argv[i + 1]
     if args["--uid"] and os.getuid() == 0:
         _drop_privileges(int(args["--uid"]))
+    try:  # orphans of our candidates are re-parented to us (PR_SET_CHILD_SUBREAPER), so we can reap them
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except Exception:  # noqa: BLE001
+        pass
     for mod in filter(None, (args["--preload"] or "").split(",")):
         try:
             __import__(mod)
@@ -414,7 +436,7 @@ def serve(argv: list) -> None:
             req = None
             try:
                 req = json.loads(line)
-                res = run_forked(req, reap=reap)
+                res = run_forked(req, reap=reap, cgroup=args["--cgroup"])
             except Exception as e:  # noqa: BLE001
                 res = {"status": "error", "error": f"runner: {_one_line(e)}", "score": None, "instances": {},
                        "traceback": None, "stdout_tail": "", "stderr_tail": "", "duration_s": 0.0}

@@ -136,3 +136,6 @@ class BwrapWorker(Worker):
 
     def scratch_inside(self) -> str:
         return SCRATCH_INSIDE
+
+    def writable_inside(self) -> list[str]:
+        return [SCRATCH_INSIDE]  # /tmp is the sandbox's own tmpfs, but TMPDIR points to scratch

@@ -41,12 +41,14 @@ class CgroupProcessWorker(ProcessWorker):
                 self.cgroup = cg
             except OSError:
                 self.cgroup = None
-        super()._spawn()
-        if self.cgroup is not None and self.proc is not None:
-            try:  # the server is still starting (numpy import) when it joins; its children inherit the group
-                (self.cgroup / "cgroup.procs").write_text(str(self.proc.pid))
-            except OSError:
-                pass
+        cg_path = str(self.cgroup) if self.cgroup else None
+
+        def join() -> None:  # in the child, before exec: the server and all it forks live in the group
+            if cg_path:
+                with open(os.path.join(cg_path, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+
+        self._spawn_cmd(extra=["--cgroup", cg_path] if cg_path else [], preexec=join)
 
     def _cg_pids(self) -> list[int]:
         if self.cgroup is None:
@@ -55,16 +57,6 @@ class CgroupProcessWorker(ProcessWorker):
             return [int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()]
         except OSError:
             return []
-
-    def _postprocess(self, res):
-        server = self.proc.pid if self.proc else -1
-        for pid in self._cg_pids():
-            if pid != server:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        return res
 
     def _kill(self) -> None:
         super()._kill()

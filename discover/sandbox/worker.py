@@ -151,6 +151,10 @@ class Worker:
     def scratch_inside(self) -> str:
         return str(self.scratch)
 
+    def writable_inside(self) -> list[str]:
+        """Where the audit hook lets a candidate write (the real barrier is the backend's read-only mounts)."""
+        return [self.scratch_inside()]
+
     def evaluate(self, req: EvalRequest) -> EvalResult:
         t0 = time.perf_counter()
         problem_dir = Path(req.problem_dir).resolve()
@@ -161,7 +165,7 @@ class Worker:
             self._counter += 1
             msg = {"id": self._counter, "code": req.code, "problem_dir": self.path_inside(problem_dir),
                    "instance_set": req.instance_set, "timeout_s": req.timeout_s, "memory_mb": req.memory_mb,
-                   "scratch": self.scratch_inside()}
+                   "scratch": self.scratch_inside(), "writable": self.writable_inside()}
             self._write(json.dumps(msg).encode() + b"\n")
             line = self._read_line(time.monotonic() + req.timeout_s + GRACE_S)
             data = json.loads(line)
@@ -185,14 +189,16 @@ class ProcessWorker(Worker):
     backend = "process"
 
     def _spawn(self) -> None:
+        self._spawn_cmd()
+
+    def _spawn_cmd(self, extra: list[str] | None = None, preexec=None) -> None:
         import sys
 
         # no uid change: the Python install may live where only its owner can read (/root/.pyenv)
-        cmd = [sys.executable, "-I", str(RUNNER), "serve"]
+        cmd = [sys.executable, "-I", str(RUNNER), "serve"] + (extra or [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=sandbox_env(self.gpus), cwd=str(self.scratch), start_new_session=True,
-                                     close_fds=True)
-
+                                     close_fds=True, preexec_fn=preexec)
 
 
 def sandbox_env(gpus: Any = None) -> dict[str, str]:
