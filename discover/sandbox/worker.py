@@ -177,6 +177,9 @@ class Worker:
                                       time.perf_counter() - t0)
         except (WorkerDied, OSError, ValueError) as e:
             self.stop()
+            if "OOMKilled" in str(e):
+                return EvalResult.failure("memory", "killed by the out-of-memory killer (container memory limit)",
+                                          time.perf_counter() - t0)
             return EvalResult.failure("crash", f"sandbox worker failed: {e}", time.perf_counter() - t0)
 
     def _postprocess(self, res: EvalResult) -> EvalResult:
