@@ -73,8 +73,14 @@ class CgroupProcessWorker(ProcessWorker):
 
             time.sleep(0.01)
         if self.cgroup is not None:
-            try:
-                self.cgroup.rmdir()
-            except OSError:
-                pass
+            import time
+
+            for _ in range(50):  # EBUSY while the last killed tasks are still being torn down
+                try:
+                    self.cgroup.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
             self.cgroup = None
