@@ -1,0 +1,197 @@
+"""One gateway for every LLM call: litellm (OpenAI, Anthropic, OpenAI-compatible servers, Ollama) and the
+in-process providers. Async with a concurrency limit, retried with backoff, cached by prompt hash, every call
+recorded (before its text is used) with tokens, cost and latency, and a budget that stops a run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from typing import Any
+
+from discover.errors import (
+    DiscoverError, LLMCallFailed, LLMError, MissingAPIKey, UnknownModel, Unreachable,
+)
+from discover.llm.providers import handles_prefill, litellm_module
+from discover.llm.records import Budget, CallLog, CallRecord, LLMResponse, MemoryCallLog, call_key
+
+RETRYABLE = ("RateLimitError", "Timeout", "InternalServerError", "ServiceUnavailableError", "BadGatewayError",
+             "APIConnectionError", "TimeoutError")
+NOT_RETRYABLE = {"AuthenticationError": "auth", "PermissionDeniedError": "auth", "NotFoundError": "not_found",
+                 "BadRequestError": "bad_request", "ContextWindowExceededError": "bad_request",
+                 "UnsupportedParamsError": "bad_request", "ContentPolicyViolationError": "bad_request"}
+KEYLESS_PROVIDERS = {"local", "fake", "ollama", "ollama_chat", "hosted_vllm", "llamafile", "lm_studio"}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def classify(exc: BaseException) -> tuple[str, BaseException]:
+    """-> ('ours'|'retry'|'auth'|'not_found'|'bad_request'|'other', the exception that decided it).
+    litellm wraps what custom providers raise, so look down the whole chain, innermost decisive class first."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, DiscoverError):
+            return "ours", e
+    for e in reversed(chain):
+        names = {c.__name__ for c in type(e).__mro__}
+        for name, kind in NOT_RETRYABLE.items():
+            if name in names:
+                return kind, e
+        if names & set(RETRYABLE) - {"APIConnectionError"}:
+            return "retry", e
+    if any("APIConnectionError" in {c.__name__ for c in type(e).__mro__} for e in chain) or isinstance(exc, asyncio.TimeoutError):
+        return "retry", exc
+    return "other", exc
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    # litellm reports a refused connection as APIConnectionError or as InternalServerError("Connection error").
+    names = {c.__name__ for c in type(exc).__mro__}
+    return "APIConnectionError" in names or "connection error" in str(exc).lower() or "connect" in str(exc).lower()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.replace("litellm.", "")[:300]
+
+
+class Gateway:
+    def __init__(self, call_log: CallLog | None = None, budget: Budget | None = None, concurrency: int = 4,
+                 timeout_s: float = 120.0, max_retries: int = 4, api_base: str | None = None,
+                 backoff_s: float = 1.0, backoff_max_s: float = 30.0) -> None:
+        self.call_log = call_log if call_log is not None else MemoryCallLog()
+        self.budget = budget or Budget()
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.api_base = api_base
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self._semaphores: dict[int, asyncio.Semaphore] = {}
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # One per event loop: a Gateway may serve several asyncio.run() calls (e.g. complete_sync).
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._semaphores:
+            self._semaphores[loop_id] = asyncio.Semaphore(self.concurrency)
+        return self._semaphores[loop_id]
+
+    def check_model(self, model: str) -> None:
+        """Fail fast, before any network: unknown provider, or a missing API key (naming the variable)."""
+        litellm = litellm_module()
+        provider = model.split("/", 1)[0] if "/" in model else ""
+        if provider in ("local", "fake"):
+            return
+        try:
+            _, provider, _, _ = litellm.get_llm_provider(model, api_base=self.api_base)
+        except Exception as exc:
+            raise UnknownModel(f"unknown model {model!r}: name a provider, e.g. openai/gpt-4o-mini, "
+                               f"anthropic/claude-3-5-haiku-latest, ollama/qwen2.5-coder, local/qwen2.5-coder-0.5b",
+                               model=model) from exc
+        if provider in KEYLESS_PROVIDERS or self.api_base:
+            return
+        env = litellm.validate_environment(model)
+        missing = env.get("missing_keys") or []
+        if missing:
+            raise MissingAPIKey(f"{model} needs {' and '.join(missing)} set in the environment", model=model, missing=missing)
+
+    async def complete(self, model: str, messages: list[dict[str, Any]], temperature: float = 0.8,
+                       max_tokens: int = 700, sample_index: int = 0, role: str = "propose") -> LLMResponse:
+        params = {"temperature": temperature, "max_tokens": max_tokens}
+        key = call_key(model, messages, params, sample_index)
+        hit = self.call_log.get_cached(key)
+        if hit is not None:
+            rec = hit.model_copy(update={"cached": True, "cost_usd": 0.0, "latency_s": 0.0, "created_at": time.time()})
+            self.call_log.record(rec)
+            return LLMResponse(text=hit.response or "", prompt_tokens=hit.prompt_tokens,
+                               completion_tokens=hit.completion_tokens, cost_usd=0.0, latency_s=0.0, cached=True,
+                               model=model, key=key)
+        self.check_model(model)
+        self.budget.reserve()
+        paid = False
+        cost = 0.0
+        try:
+            async with self._semaphore():
+                resp, latency = await self._call_with_retries(model, messages, params)
+            text = resp.choices[0].message.content or ""
+            prefix = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
+            if prefix and not handles_prefill(model) and text.startswith(prefix):
+                text = text[len(prefix):]
+            usage = getattr(resp, "usage", None)
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            cost = self._cost(resp, model)
+            paid = True
+            rec = CallRecord(key=key, model=model, role=role, messages=messages, params=params,
+                             sample_index=sample_index, response=text, prompt_tokens=prompt_tokens,
+                             completion_tokens=completion_tokens, cost_usd=cost, latency_s=latency)
+            self.call_log.record(rec)  # persisted before the caller sees the text
+            return LLMResponse(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                               cost_usd=cost, latency_s=latency, cached=False, model=model, key=key)
+        except LLMError as exc:
+            self.call_log.record(CallRecord(key=key, model=model, role=role, messages=messages, params=params,
+                                            sample_index=sample_index, error=exc.message))
+            raise
+        finally:
+            self.budget.settle(cost, paid)
+
+    def complete_sync(self, *args: Any, **kwargs: Any) -> LLMResponse:
+        return asyncio.run(self.complete(*args, **kwargs))
+
+    async def _call_with_retries(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]):
+        litellm = litellm_module()
+        attempt = 0
+        while True:
+            start = time.monotonic()
+            try:
+                resp = await asyncio.wait_for(
+                    litellm.acompletion(model=model, messages=messages, api_base=self.api_base, timeout=self.timeout_s,
+                                        num_retries=0, **self._key_for_keyless_server(model), **params),
+                    timeout=self.timeout_s + 5,
+                )
+                return resp, time.monotonic() - start
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classified below; nothing is swallowed
+                kind, cause = classify(exc)
+                if kind == "ours":
+                    raise cause from None
+                if kind == "auth":
+                    raise MissingAPIKey(f"{model}: authentication failed ({_one_line(cause)}); check the API key",
+                                        model=model) from exc
+                if kind == "not_found":
+                    raise UnknownModel(f"{model}: the provider does not know this model ({_one_line(cause)})",
+                                       model=model) from exc
+                if kind == "bad_request":
+                    raise LLMCallFailed(f"{model}: request rejected ({_one_line(cause)})", model=model) from exc
+                if kind == "other" or attempt >= self.max_retries:
+                    if self.api_base and _is_connection_failure(cause):
+                        raise Unreachable(f"cannot reach {self.api_base} for {model} ({_one_line(cause)})",
+                                          model=model, api_base=self.api_base) from exc
+                    raise LLMCallFailed(f"{model}: failed after {attempt + 1} attempt(s): {_one_line(cause)}",
+                                        model=model) from exc
+                delay = min(self.backoff_max_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    def _key_for_keyless_server(self, model: str) -> dict[str, str]:
+        # OpenAI-compatible servers (vLLM, llama.cpp) often need no key, but the openai client insists on one.
+        if self.api_base and model.startswith(("openai/", "hosted_vllm/")) and not os.environ.get("OPENAI_API_KEY"):
+            return {"api_key": "no-key-needed"}
+        return {}
+
+    @staticmethod
+    def _cost(resp: Any, model: str) -> float:
+        if model.startswith(("local/", "fake/")):
+            return 0.0
+        try:
+            return float(litellm_module().completion_cost(completion_response=resp) or 0.0)
+        except Exception:  # models missing from the offline price map cost 0, as litellm itself reports
+            return 0.0
