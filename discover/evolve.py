@@ -120,8 +120,9 @@ class Evolution:
         earlier = sorted((c for c in self.candidates.values() if c.generation < generation), key=lambda c: (c.generation, c.slot))
         return lessons([t for c in earlier if (t := self.store.feedback_for(c.id))])
 
-    def best(self) -> CandidateRow | None:
-        valid = [c for c in self.candidates.values() if c.valid]
+    def best(self, before_generation: int | None = None) -> CandidateRow | None:
+        valid = [c for c in self.candidates.values()
+                 if c.valid and (before_generation is None or c.generation < before_generation)]
         return min(valid, key=lambda c: (self.problem.sort_key(c.train_score), c.generation, c.slot), default=None)
 
     # -- stopping ---------------------------------------------------------------------
@@ -242,7 +243,7 @@ class Evolution:
             self.store.add_evaluation(cid, "train", s, r)
         outcome = outcome_from(self.train_sets, results)
         parent = self._reference(parents[0]) if parents else None
-        best_row = self.best()
+        best_row = self.best(before_generation=row.generation)  # not siblings: they finish in any order
         best = self._reference(best_row.id) if best_row else None
         self.store.finish_candidate(cid, status="evaluated", train_score=outcome.score, valid=outcome.valid)
         self.store.add_feedback(self.run_id, cid, candidate_feedback(self.problem, row.thought, outcome, parent, best))

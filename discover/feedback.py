@@ -90,10 +90,15 @@ def candidate_feedback(problem: Problem, thought: str, outcome: Outcome,
     unit = f" {problem.spec.score.unit}" if problem.spec.score.unit else ""
     lines: list[str] = []
     if outcome.valid:
+        # No ids or timings in the text: it goes into prompts, which must be reproducible for the cache.
+        slow = ""
+        limit = problem.spec.limits.timeout_s * len(problem.spec.splits.train)
+        if outcome.duration_s > 0.5 * limit:
+            slow = f" Slow: it used {outcome.duration_s / limit:.0%} of the time limit."
         lines.append(f"Result: valid, train score {_fmt(outcome.score)}{unit}"  # type: ignore[arg-type]
-                     f" ({problem.spec.score.direction}), {outcome.duration_s:.1f} s.")
-        for ref, label in ((parent, f"parent {parent.id}" if parent else ""), (best, f"best {best.id}" if best else "")):
-            if ref is not None and not (label.startswith("best") and parent is not None and ref.id == parent.id):
+                     f" ({problem.spec.score.direction}).{slow}")
+        for ref, label in ((parent, "parent"), (best, "best so far")):
+            if ref is not None and not (label == "best so far" and parent is not None and ref.id == parent.id):
                 cmp = _compare(problem, outcome, ref.outcome, label)
                 if cmp:
                     lines.append(cmp)

@@ -12,7 +12,7 @@ def test_directional_feedback_names_improved_and_regressed_instances(tmp_path):
     parent = Reference("p1", "greedy", Outcome("ok", 10.0, {"a": 10.0, "b": 10.0, "c": 10.0}))
     mine = Outcome("ok", 8.0, {"a": 5.0, "b": 9.0, "c": 10.5}, duration_s=1.2)
     text = candidate_feedback(problem, "look ahead one step", mine, parent, parent)
-    assert "vs parent p1 (10): better by 2; improved on 2/3 instances (most: a -5), regressed on 1/3 (most: c +0.5)" in text
+    assert "vs parent (10): better by 2; improved on 2/3 instances (most: a -5), regressed on 1/3 (most: c +0.5)" in text
     assert "Do more of: look ahead one step" in text
     assert text.count("vs ") == 1  # the best is the parent: not compared twice
 
@@ -22,7 +22,7 @@ def test_regression_against_best_is_a_stop_line(tmp_path):
     parent = Reference("p1", "", Outcome("ok", 10.0, {"a": 10.0}))
     best = Reference("b1", "", Outcome("ok", 4.0, {"a": 4.0}))
     text = candidate_feedback(problem, "random restarts", Outcome("ok", 12.0, {"a": 12.0}), parent, best)
-    assert "vs best b1 (4): worse by 8" in text and "Stop doing: random restarts" in text
+    assert "vs best so far (4): worse by 8" in text and "Stop doing: random restarts" in text
 
 
 def test_failure_feedback_carries_error_and_trimmed_traceback(tmp_path):

@@ -40,7 +40,8 @@ class Stats:
 
 
 class _Script:
-    def __init__(self, steps: Union[Iterable[Union[str, Fail]], Responder], delay_s: float) -> None:
+    def __init__(self, steps: Union[Iterable[Union[str, Fail]], Responder], delay_s: float, cost_usd: float = 0.0) -> None:
+        self.cost_usd = cost_usd
         self.fn = steps if callable(steps) else None
         self.steps = [] if callable(steps) else list(steps)
         self.delay_s = delay_s
@@ -51,9 +52,16 @@ _scripts: dict[str, _Script] = {}
 _lock = threading.Lock()
 
 
-def script(name: str, steps: Union[Iterable[Union[str, Fail]], Responder], delay_s: float = 0.0) -> None:
+def script(name: str, steps: Union[Iterable[Union[str, Fail]], Responder], delay_s: float = 0.0,
+           cost_usd: float = 0.0) -> None:
+    """`cost_usd` is what each successful call of this fake model is billed, for budget tests."""
     with _lock:
-        _scripts[name] = _Script(steps, delay_s)
+        _scripts[name] = _Script(steps, delay_s, cost_usd)
+
+
+def price(model: str) -> float:
+    s = _scripts.get(model.split("/", 1)[-1])
+    return s.cost_usd if s else 0.0
 
 
 def stats(name: str) -> Stats:

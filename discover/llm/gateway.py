@@ -114,12 +114,16 @@ class Gateway:
                                completion_tokens=hit.completion_tokens, cost_usd=0.0, latency_s=0.0, cached=True,
                                model=model, key=key)
         self.check_model(model)
-        self.budget.reserve()
+        async with self._semaphore():
+            self.budget.reserve()  # inside the limit, so waiting callers see what those before them spent
+            return await self._paid_call(model, messages, params, key, role, sample_index)
+
+    async def _paid_call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], key: str,
+                         role: str, sample_index: int) -> LLMResponse:
         paid = False
         cost = 0.0
         try:
-            async with self._semaphore():
-                resp, latency = await self._call_with_retries(model, messages, params)
+            resp, latency = await self._call_with_retries(model, messages, params)
             text = resp.choices[0].message.content or ""
             prefix = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
             if prefix and not handles_prefill(model) and text.startswith(prefix):
@@ -189,8 +193,12 @@ class Gateway:
 
     @staticmethod
     def _cost(resp: Any, model: str) -> float:
-        if model.startswith(("local/", "fake/")):
+        if model.startswith("local/"):
             return 0.0
+        if model.startswith("fake/"):
+            from discover.llm.fake import price
+
+            return price(model)
         try:
             return float(litellm_module().completion_cost(completion_response=resp) or 0.0)
         except Exception:  # models missing from the offline price map cost 0, as litellm itself reports

@@ -80,7 +80,9 @@ class Budget:
         with self._lock:
             if self.max_calls is not None and self.used_calls + self._in_flight >= self.max_calls:
                 raise BudgetExhausted(f"LLM call budget of {self.max_calls} reached")
-            if self.max_cost_usd is not None and self.used_cost_usd >= self.max_cost_usd:
+            # Calls in flight are not billed yet: count each at the average cost so far.
+            average = self.used_cost_usd / self.used_calls if self.used_calls else 0.0
+            if self.max_cost_usd is not None and self.used_cost_usd + self._in_flight * average >= self.max_cost_usd:
                 raise BudgetExhausted(f"cost budget of ${self.max_cost_usd:g} reached (spent ${self.used_cost_usd:.4f})")
             self._in_flight += 1
 

@@ -1,0 +1,189 @@
+"""The evolution loop end to end: real gateway (scripted fake provider), real sandbox, real store."""
+
+import json
+
+import pytest
+
+from discover.config import RunConfig
+from discover.llm import fake
+from discover.run import Interrupted, evolve
+from discover.store import Store
+from tests.loop_helpers import GOOD, LINEAR, answer, cycling
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    fake.reset()
+    yield
+    fake.reset()
+
+
+def cfg(**kw):
+    base = dict(problem=LINEAR, model="fake/coder", generations=3, population=3, llm_concurrency=1, workers=2,
+                sandbox="auto", seed=1)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def paid_keys(store, run_id):
+    return [r["key"] for r in store.llm_calls(run_id) if not r["cached"] and r["error"] is None]
+
+
+def test_full_small_run_beats_the_seed_and_scores_test(tmp_path):
+    seen = []
+    respond = cycling(GOOD)
+    fake.script("coder", lambda m: (seen.append(m), respond(m))[1])
+    s = evolve(cfg(), runs_dir=tmp_path)
+    store = Store(tmp_path)
+    seed = store.get_candidate(s.seed_id)
+    assert s.status == "finished" and s.best.train_score == 0.0 < seed.train_score
+    assert s.test_scores[s.best.id] == {"test_small": 0.0, "test_big": 0.0}
+    assert s.test_scores[s.seed_id]["test_big"] == pytest.approx(301.0)
+    cands = store.candidates(s.run_id)
+    assert len(cands) == 1 + 2 + 3 + 3  # seed, gen 0 fills the population, then 3 per generation
+    assert {c.operator for c in cands if c.generation > 0} <= {"e1", "e2", "m1", "m2", "m3"}
+    assert all(c.parent_ids for c in cands if c.generation > 0)
+    # Directional feedback reached later prompts: scores, per-instance comparisons, do/stop lines.
+    later = "\n".join(m[1]["content"] for m in seen[2:])
+    assert "Evaluator feedback" in later and "improved on" in later and "Do more of:" in later
+    assert store.get_run(s.run_id).status == "finished"
+
+
+def test_opro_strategy_shows_history_ascending_best_last(tmp_path):
+    seen = []
+    respond = cycling(GOOD)
+    fake.script("coder", lambda m: (seen.append(m), respond(m))[1])
+    evolve(cfg(strategy="opro"), runs_dir=tmp_path)
+    prompt = seen[-1][1]["content"]
+    scores = [float(line.split("(score ")[1].rstrip(")")) for line in prompt.splitlines() if line.startswith("### Heuristic")]
+    assert len(scores) >= 3 and scores == sorted(scores, reverse=True)  # minimize: worst first, best last
+
+
+def test_malformed_crashing_and_hanging_candidates_are_recorded_and_fed_back(tmp_path):
+    bad = [
+        "Sorry, I can't write code today.",
+        "```python\ndef solve(x:\n    return\n```",
+        answer("return 1 / 0", "divide"),
+        answer("return [x]", "a list"),
+        answer("while True:\n        pass", "spin"),
+    ]
+    seen = []
+    respond = cycling(bad + GOOD)
+    fake.script("coder", lambda m: (seen.append(m), respond(m))[1])
+    s = evolve(cfg(generations=3, population=4), runs_dir=tmp_path)
+    store = Store(tmp_path)
+    by_thought = {c.thought: c for c in store.candidates(s.run_id)}
+    rejected = [c for c in store.candidates(s.run_id) if c.status == "rejected"]
+    assert {c.reject_reason for c in rejected} >= {"no Python code block found in the response",
+                                                  "syntax error at line 1: '(' was never closed"}
+    assert rejected[0].code == "Sorry, I can't write code today."  # the paid-for text is kept
+    div = store.evaluations(by_thought["divide"].id)[0]
+    assert div.status == "error" and "ZeroDivisionError" in div.error
+    assert store.evaluations(by_thought["a list"].id)[0].status == "invalid"
+    assert store.evaluations(by_thought["spin"].id)[0].status == "timeout"
+    assert "ZeroDivisionError" in store.feedback_for(by_thought["divide"].id)
+    later = "\n".join(m[1]["content"] for m in seen[5:])
+    assert "Stop doing: the response could not be used as code" in later or "Stop doing: it raised" in later
+    assert s.best.train_score == 0.0  # the run went on and still found the answer
+
+
+def test_duplicates_are_not_re_evaluated(tmp_path):
+    same = [answer("return 2 * x", "double"), answer("return 2*x  # same thing", "double again")]
+    fake.script("coder", cycling(same))
+    s = evolve(cfg(generations=1, population=3), runs_dir=tmp_path)
+    store = Store(tmp_path)
+    cands = store.candidates(s.run_id)
+    dup = [c for c in cands if c.status == "duplicate"]
+    assert len(dup) == 1 and dup[0].reject_reason.startswith("duplicate of ")
+    assert store.evaluations(dup[0].id) == []
+
+
+@pytest.mark.parametrize("flags,reason,paid", [
+    (dict(max_llm_calls=3), "LLM call budget of 3 reached", 3),
+    (dict(max_cost_usd=0.025), "cost budget of $0.025 reached", 3),
+    (dict(generations=1), "all 1 generations done", 2),
+    (dict(generations=2, population=2), "all 2 generations done", 1 + 2),
+])
+def test_budgets_stop_cleanly(tmp_path, flags, reason, paid):
+    fake.script("coder", cycling(GOOD), cost_usd=0.01)
+    s = evolve(cfg(**{"generations": 5, **flags}), runs_dir=tmp_path)
+    assert reason in s.stop_reason
+    store = Store(tmp_path)
+    assert len(paid_keys(store, s.run_id)) == paid
+    assert store.get_run(s.run_id).status == ("finished" if "generations done" in reason else "stopped")
+    assert s.test_scores  # held-out scoring still ran
+
+
+def test_wall_clock_timeout(tmp_path):
+    fake.script("coder", cycling(GOOD), delay_s=0.4)
+    s = evolve(cfg(generations=50, population=4, timeout_s=1.5), runs_dir=tmp_path)
+    assert "wall-clock timeout of 1.5 s" in s.stop_reason
+    assert 1 <= s.stats.llm_calls < 10
+
+
+def test_seed_makes_prompts_reproducible(tmp_path):
+    prompts = {}
+    for run in ("a", "b"):
+        fake.script("coder", cycling(GOOD))
+        seen = []
+        inner = cycling(GOOD)
+        fake.script("coder", lambda m: (seen.append(json.dumps(m)), inner(m))[1])
+        evolve(cfg(seed=7), runs_dir=tmp_path / run)
+        prompts[run] = seen
+    assert prompts["a"] == prompts["b"]
+
+
+def test_resume_after_crash_mid_generation_repays_nothing(tmp_path, monkeypatch):
+    fake.script("coder", cycling(GOOD))
+    import discover.store.db as db
+
+    real = db.Store.add_evaluation
+    count = {"n": 0}
+
+    def crashing(self, *a, **k):
+        count["n"] += 1
+        if count["n"] == 5:  # seed + 2 (gen 0) + 1 of gen 1, then the process "dies" mid-generation
+            raise RuntimeError("simulated crash")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(db.Store, "add_evaluation", crashing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        evolve(cfg(), runs_dir=tmp_path)
+    monkeypatch.setattr(db.Store, "add_evaluation", real)
+    store = Store(tmp_path)
+    run = store.list_runs()[0]
+    assert run.status == "crashed"
+    calls_before = fake.stats("coder").calls
+    pending = [c for c in store.candidates(run.id) if c.status == "pending"]
+    assert pending  # its LLM answer was persisted before the crash
+
+    s = evolve(cfg(), runs_dir=tmp_path, resume=run.id[:10])
+    keys = paid_keys(store, run.id)
+    assert len(keys) == len(set(keys))  # no prompt was paid for twice
+    assert len(keys) == 2 + 3 + 3
+    assert fake.stats("coder").calls - calls_before == len(keys) - calls_before
+    assert s.status == "finished"
+    assert all(c.status != "pending" for c in store.candidates(run.id))
+
+
+def test_ctrl_c_stops_cleanly_keeps_everything_and_resumes(tmp_path):
+    respond = cycling(GOOD)
+    state = {"n": 0}
+
+    def interrupting(messages):
+        state["n"] += 1
+        if state["n"] == 4:
+            raise KeyboardInterrupt
+        return respond(messages)
+
+    fake.script("coder", interrupting)
+    with pytest.raises(Interrupted, match=r"Resume with: discover evolve --resume \S+"):
+        evolve(cfg(), runs_dir=tmp_path)
+    store = Store(tmp_path)
+    run = store.list_runs()[0]
+    assert run.status == "stopped" and run.stop_reason == "interrupted (Ctrl-C)"
+    kept = len(store.candidates(run.id))
+    assert kept >= 3
+    fake.script("coder", cycling(GOOD[2:]))
+    s = evolve(cfg(), runs_dir=tmp_path, resume=run.id)
+    assert s.status == "finished" and len(store.candidates(run.id)) == 1 + 2 + 3 + 3
