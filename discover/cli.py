@@ -176,6 +176,57 @@ def doctor() -> None:
     console.print(t)
 
 
+problem_app = typer.Typer(no_args_is_help=True, help="Create and validate your own problems.")
+app.add_typer(problem_app, name="problem")
+
+
+@problem_app.command("new")
+def problem_new(
+    name: str = typer.Argument(..., help="Folder name for the new problem."),
+    parent: Path = typer.Option(Path("problems"), "--dir", help="Where to create it."),
+) -> None:
+    """Scaffold problems/NAME/ (problem.toml, evaluate.py, seed.py, data/) with a working example."""
+    from discover.scaffold import new_problem
+
+    root = new_problem(name, parent)
+    console.print(f"Created {root}. Edit it, then: discover problem check {root}")
+
+
+@problem_app.command("check")
+def problem_check(
+    problem: str = typer.Argument(..., help="Problem name or path."),
+    sandbox: str = typer.Option("auto", help="Sandbox that runs the seed: auto, bwrap, docker or process."),
+) -> None:
+    """Validate a problem folder: schema, seed runs in the sandbox, evaluator deterministic. Explains every error."""
+    from discover.evaluation import requests_for
+    from discover.sandbox import open_sandbox
+    from discover.scaffold import check_problem
+
+    with open_sandbox(sandbox) as sb:
+        def in_sandbox(prob: Any, code: str, instance_set: str) -> dict:
+            r = sb.evaluate(requests_for(prob, code, [instance_set])[0])
+            if r.status != "ok":
+                raise RuntimeError(f"{r.status} in the sandbox ({sb.backend}): {r.error}")
+            return {"instances": r.instances, "score": r.score}
+
+        results = check_problem(problem, evaluate_fn=in_sandbox)
+    for r in results:
+        console.print(("[green]ok  [/green] " if r.ok else "[red]FAIL[/red] ") + f"{r.name}: {r.message}", highlight=False)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise DiscoverError(f"{len(failed)} check(s) failed for {problem}")
+    console.print(f"{problem}: all {len(results)} checks passed")
+
+
+def _register_extensions() -> None:
+    from discover.prompting.commands import register as register_prompt
+
+    register_prompt(app)
+
+
+_register_extensions()
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

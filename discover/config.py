@@ -25,6 +25,7 @@ class RunConfig(BaseModel):
     prefill: Literal["auto", "on", "off"] = "auto"  # completion-style prompting; auto = on for local/ models
     llm_concurrency: int = Field(2, ge=1)
     llm_timeout_s: float = Field(180, gt=0)
+    llm_retries: int = Field(4, ge=0)  # on rate limits, timeouts, 5xx; never on auth or unknown model
     # budgets: the run stops cleanly at the first one reached
     generations: int = Field(4, ge=1)
     population: int = Field(6, ge=2)

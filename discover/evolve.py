@@ -19,7 +19,8 @@ from discover.problem import Problem
 from discover.store import CandidateRow, Store
 from discover.strategies import CandidateView, SlotContext, make_strategy
 
-SLOT_STRIDE = 1000  # sample_index = generation * SLOT_STRIDE + slot: distinct cache keys for identical prompts
+SLOT_STRIDE = 1000
+MAX_LLM_FAILURES_IN_A_ROW = 3  # sample_index = generation * SLOT_STRIDE + slot: distinct cache keys for identical prompts
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Evolution:
         self.on_update = on_update or (lambda stats: None)
         self.stats = RunStats()
         self.stop_reason: str | None = None
+        self._failures_in_a_row = 0
         self.deadline = time.monotonic() + config.timeout_s if config.timeout_s else None
         self.train_sets = problem.spec.splits.train
         self.eval_slots = asyncio.Semaphore(max(1, getattr(sandbox, "workers", 1)))
@@ -196,8 +198,12 @@ class Evolution:
             return
         except LLMCallFailed:
             self.stats.llm_errors += 1
+            self._failures_in_a_row += 1
             self.on_update(self.stats)
+            if self._failures_in_a_row >= MAX_LLM_FAILURES_IN_A_ROW:
+                raise  # the provider is down or misconfigured: stop, the run can be resumed later
             return
+        self._failures_in_a_row = 0
         if resp.cached:
             self.stats.cached_calls += 1
         else:

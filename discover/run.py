@@ -29,7 +29,7 @@ def make_gateway(store: Store, run_id: str, config: RunConfig) -> Any:
     budget = Budget(max_calls=config.max_llm_calls, max_cost_usd=config.max_cost_usd,
                     used_calls=int(totals["calls"]), used_cost_usd=float(totals["cost_usd"]))
     return Gateway(call_log=StoreCallLog(store, run_id), budget=budget, concurrency=config.llm_concurrency,
-                   timeout_s=config.llm_timeout_s, api_base=config.api_base)
+                   timeout_s=config.llm_timeout_s, max_retries=config.llm_retries, api_base=config.api_base)
 
 
 def start_or_resume(store: Store, config: RunConfig, resume: str | None,
@@ -74,6 +74,9 @@ def evolve(config: RunConfig, *, runs_dir: Path | None = None, resume: str | Non
         store.set_run_status(run_id, "stopped", "interrupted (Ctrl-C)")
         raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover evolve --resume {run_id}",
                           run_id=run_id) from None
+    except DiscoverError as exc:  # e.g. the LLM provider keeps failing: a clean stop, resumable
+        store.set_run_status(run_id, "stopped", exc.message)
+        raise
     except BaseException as exc:
         store.set_run_status(run_id, "crashed", f"{type(exc).__name__}: {exc}")
         raise

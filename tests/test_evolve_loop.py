@@ -187,3 +187,13 @@ def test_ctrl_c_stops_cleanly_keeps_everything_and_resumes(tmp_path):
     fake.script("coder", cycling(GOOD[2:]))
     s = evolve(cfg(), runs_dir=tmp_path, resume=run.id)
     assert s.status == "finished" and len(store.candidates(run.id)) == 1 + 2 + 3 + 3
+
+
+def test_a_provider_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
+    from discover.errors import LLMCallFailed
+
+    fake.script("coder", [fake.Fail("server")] * 50)
+    with pytest.raises(LLMCallFailed, match="failed after"):
+        evolve(cfg(llm_retries=0), runs_dir=tmp_path)
+    run = Store(tmp_path).list_runs()[0]
+    assert run.status == "stopped" and "failed after" in run.stop_reason

@@ -51,6 +51,11 @@ def classify(exc: BaseException) -> tuple[str, BaseException]:
     return "other", exc
 
 
+def _expected_keys(provider: str) -> list[str]:
+    # An empty variable counts as missing (litellm only checks presence).
+    return {"openai": ["OPENAI_API_KEY"], "anthropic": ["ANTHROPIC_API_KEY"]}.get(provider, [])
+
+
 def _is_connection_failure(exc: BaseException) -> bool:
     # litellm reports a refused connection as APIConnectionError or as InternalServerError("Connection error").
     names = {c.__name__ for c in type(exc).__mro__}
@@ -98,7 +103,8 @@ class Gateway:
         if provider in KEYLESS_PROVIDERS or self.api_base:
             return
         env = litellm.validate_environment(model)
-        missing = env.get("missing_keys") or []
+        missing = [k for k in (env.get("missing_keys") or [])]
+        missing += [k for k in _expected_keys(provider) if not os.environ.get(k) and k not in missing]
         if missing:
             raise MissingAPIKey(f"{model} needs {' and '.join(missing)} set in the environment", model=model, missing=missing)
 
