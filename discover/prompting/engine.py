@@ -171,9 +171,11 @@ class PromptJob:
         random.Random(f"minibatch-{config.seed}").shuffle(order)
         self.minibatch = [task.train[i] for i in sorted(order[: config.minibatch])]
         self.screening = len(self.minibatch) < len(task.train)
-        self.reserve_calls = 0
-        if config.max_llm_calls is not None:  # keep enough calls for the held-out scoring at the end
-            self.reserve_calls = min(config.max_llm_calls // 2, (config.test_top_k + 1) * len(task.test))
+        # keep enough calls (or money: as many calls at the average task-call cost) for the held-out scoring at the end,
+        # for a cost budget as much as for a call budget; at most half of either budget
+        self.reserve_calls = (config.test_top_k + 1) * len(task.test)
+        if config.max_llm_calls is not None:
+            self.reserve_calls = min(config.max_llm_calls // 2, self.reserve_calls)
         self._task_cost: list[float] = []
         self._load_existing()
 
@@ -236,8 +238,10 @@ class PromptJob:
         elif c.max_llm_calls is not None and self.stats.llm_calls + self.reserve_calls >= c.max_llm_calls:
             self.stop_reason = (f"LLM call budget of {c.max_llm_calls} reached"
                                 + (f" ({self.reserve_calls} kept for held-out scoring)" if self.reserve_calls else ""))
-        elif c.max_cost_usd is not None and self.stats.cost_usd + avg_task_cost * self.reserve_calls >= c.max_cost_usd:
-            self.stop_reason = f"cost budget of ${c.max_cost_usd:g} reached"
+        elif c.max_cost_usd is not None and self.stats.cost_usd + (
+                kept := min(avg_task_cost * self.reserve_calls, c.max_cost_usd / 2)) >= c.max_cost_usd:
+            self.stop_reason = f"cost budget of ${c.max_cost_usd:g} reached" + (
+                f" (${kept:.4f} kept for held-out scoring)" if kept else "")
         return self.stop_reason is not None
 
     # -- LLM calls ------------------------------------------------------------------------
