@@ -1,13 +1,23 @@
-"""`discover prompt` through typer (registered on a bare app, as cli.py does), with the scripted fake LLM."""
+"""`discover prompt` through typer (registered on a bare app, as cli.py does), with the real gateway and the scripted
+`fake/` provider configured by --task-model (the optimizer defaults to the same model)."""
 
 from __future__ import annotations
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
-from discover.prompting import api
+from discover.llm import fake
 from discover.prompting.commands import register
-from tests.test_prompting_fakes import MAGIC, ScriptedGateway, make_task_file
+from discover.store import Store
+from tests.test_prompting_helpers import MAGIC, OproResponder, calls, make_task_file
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    fake.reset()
+    yield
+    fake.reset()
 
 
 def _app() -> typer.Typer:
@@ -21,8 +31,9 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_prompt_command_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "make_prompt_gateway", lambda store, run_id, config: ScriptedGateway())
+def test_prompt_command_end_to_end(tmp_path):
+    responder = OproResponder()
+    fake.script("x", responder)
     task = make_task_file(tmp_path / "opp.jsonl", 40)
     res = CliRunner().invoke(_app(), ["prompt", "--task", str(task), "--task-model", "fake/x", "--start", "Answer the question.",
                                       "--steps", "3", "--candidates", "2", "--minibatch", "6", "--scorer", "exact",
@@ -32,6 +43,11 @@ def test_prompt_command_end_to_end(tmp_path, monkeypatch):
     assert "start:" in res.output and "best:" in res.output and MAGIC in res.output
     assert "100.0 %" in res.output
     assert "inspect: discover show" in res.output
+    run = Store(tmp_path / "runs").list_runs()[0]
+    assert run.kind == "prompt" and run.status == "finished" and run.config["optimizer_model"] == "fake/x"
+    roles = {r["role"] for r in calls(tmp_path / "runs", run.id, paid=True)}
+    assert roles == {"task", "optimizer"} and responder.kinds["meta"] == 3 * 2
+    assert f"{len(calls(tmp_path / 'runs', run.id, paid=True))} paid LLM calls" in res.output
 
 
 def test_prompt_command_bad_option(tmp_path):

@@ -1,8 +1,9 @@
-"""Scorers, including a user's Python scorer run through the sandbox contract (and one that fails)."""
+"""Scorers, including a user's Python scorer run in the real sandbox (process backend), and one that fails there."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -11,8 +12,19 @@ from discover.prompting import PromptConfig, run_prompt_job
 from discover.prompting.scorers import (
     ChoiceScorer, ContainsScorer, ExactScorer, NumericScorer, RegexScorer, UserScorer, make_scorer, normalise,
 )
+from discover.llm import fake
+from discover.sandbox import open_sandbox
 from discover.store import Store
-from tests.test_prompting_fakes import InProcessSandbox, ScriptedGateway, make_task_file, sandbox_contract_stub
+from tests.test_prompting_helpers import MAGIC, OproResponder, calls, make_task_file
+
+pytestmark = pytest.mark.filterwarnings("ignore:the 'process' sandbox does NOT isolate")
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    fake.reset()
+    yield
+    fake.reset()
 
 
 def test_normalise():
@@ -75,26 +87,64 @@ def test_make_scorer_errors(tmp_path):
     assert make_scorer(None, default="numeric").name == "numeric"
 
 
-def _user_scorer(tmp_path, code: str, monkeypatch) -> UserScorer:
-    sandbox_contract_stub(monkeypatch)
+@contextlib.contextmanager
+def _user_scorer(tmp_path, code: str):
     path = tmp_path / "scorer.py"
     path.write_text(code)
-    return UserScorer(path, sandbox=InProcessSandbox())
+    sc = UserScorer(path)
+    try:
+        with open_sandbox("process", workers=1) as sb:
+            sc.sandbox = sb
+            yield sc
+    finally:
+        sc.close()
 
 
-def test_user_scorer(tmp_path, monkeypatch):
-    sc = _user_scorer(tmp_path, "def score(output, target):\n    return 1.0 if target in output else 0.25\n", monkeypatch)
-    b = asyncio.run(sc.score_batch(["xx anti-w1", "nope"], ["anti-w1", "anti-w2"]))
+def test_user_scorer(tmp_path):
+    with _user_scorer(tmp_path, "def score(output, target):\n    return 1.0 if target in output else 0.25\n") as sc:
+        b = asyncio.run(sc.score_batch(["xx anti-w1", "nope"], ["anti-w1", "anti-w2"]))
     assert b.status == "ok" and [r.score for r in b.results] == [1.0, 0.25]
+
+
+def test_user_scorer_raising_on_one_example_is_recorded(tmp_path):
+    code = "def score(output, target):\n    if output == 'boom':\n        raise ValueError('cannot parse')\n    return 1.0\n"
+    with _user_scorer(tmp_path, code) as sc:
+        b = asyncio.run(sc.score_batch(["ok", "boom"], ["a", "b"]))
+    assert b.status == "ok" and b.results[0].score == 1.0
+    assert b.results[1].score == 0.0 and b.results[1].error == "ValueError: cannot parse"
+
+
+def test_user_scorer_without_sandbox_is_a_config_error(tmp_path):
+    path = tmp_path / "scorer.py"
+    path.write_text("def score(o, t):\n    return 1.0\n")
+    sc = UserScorer(path)
+    with pytest.raises(ConfigError, match="needs a sandbox"):
+        asyncio.run(sc.score_batch(["a"], ["a"]))
     sc.close()
 
 
-def test_user_scorer_raising_on_one_example_is_recorded(tmp_path, monkeypatch):
-    code = "def score(output, target):\n    if output == 'boom':\n        raise ValueError('cannot parse')\n    return 1.0\n"
-    sc = _user_scorer(tmp_path, code, monkeypatch)
-    b = asyncio.run(sc.score_batch(["ok", "boom"], ["a", "b"]))
-    assert b.status == "ok" and b.results[0].score == 1.0
-    assert b.results[1].score == 0.0 and b.results[1].error == "ValueError: cannot parse"
+def _prompt_config(tmp_path, n: int = 20, **kw) -> PromptConfig:
+    task = make_task_file(tmp_path / "opp.jsonl", n)
+    base = dict(task=str(task), start="Answer.", steps=2, candidates_per_step=2, task_model="fake/t",
+                optimizer_model="fake/o", scorer=str(tmp_path / "scorer.py"), sandbox="process")
+    base.update(kw)
+    return PromptConfig(**base)
+
+
+def _script() -> OproResponder:
+    responder = OproResponder()
+    fake.script("t", responder)
+    fake.script("o", responder)
+    return responder
+
+
+def test_user_scorer_file_drives_a_run_in_the_sandbox(tmp_path):
+    (tmp_path / "scorer.py").write_text("def score(output, target):\n    return float(output.strip() == target)\n")
+    _script()
+    s = run_prompt_job(_prompt_config(tmp_path, n=24, minibatch=4), runs_dir=tmp_path / "runs")
+    assert s.status == "finished" and MAGIC in s.best.code and s.best.train_score == 1.0
+    assert s.test_scores[s.best.id] == 1.0 and s.test_scores[s.start.id] < 0.5
+    assert Store(tmp_path / "runs").get_run(s.run_id).sandbox == "process"
 
 
 @pytest.mark.parametrize("code,needle", [
@@ -102,31 +152,18 @@ def test_user_scorer_raising_on_one_example_is_recorded(tmp_path, monkeypatch):
     ("import no_such_module_xyz\ndef score(o, t):\n    return 1\n", "ModuleNotFoundError"),
     ("def scorer(o, t):\n    return 1\n", "defines no function score"),
 ])
-def test_failing_user_scorer_is_a_recorded_failure_not_a_crash(tmp_path, monkeypatch, code, needle):
-    sc = _user_scorer(tmp_path, code, monkeypatch)
-    task = make_task_file(tmp_path / "opp.jsonl", 20)
-    cfg = PromptConfig(task=str(task), start="Answer.", steps=2, candidates_per_step=2, task_model="fake/t",
-                       optimizer_model="fake/o", scorer=str(tmp_path / "scorer.py"))
-    s = run_prompt_job(cfg, runs_dir=tmp_path / "runs", gateway=ScriptedGateway(), scorer=sc)
+def test_failing_user_scorer_is_a_recorded_failure_not_a_crash(tmp_path, code, needle):
+    (tmp_path / "scorer.py").write_text(code)
+    responder = _script()
+    s = run_prompt_job(_prompt_config(tmp_path), runs_dir=tmp_path / "runs")
     assert s.status == "stopped" and s.stop_reason.startswith("the scorer failed: user scorer scorer.py failed")
     assert needle in s.stop_reason
     store = Store(tmp_path / "runs")
+    assert store.get_run(s.run_id).status == "stopped"
     start = store.candidates(s.run_id)[0]
     ev = store.evaluations(start.id, "train")[0]
     assert ev.status == "error" and needle in ev.error
     assert start.status == "evaluated" and not start.valid and needle in start.reject_reason
     assert s.best is None and s.test_scores == {}
-
-
-def test_user_scorer_through_real_sandbox_if_present(tmp_path):
-    sandbox = pytest.importorskip("discover.sandbox")
-    if not hasattr(sandbox, "open_sandbox"):
-        pytest.skip("discover.sandbox not complete yet")
-    path = tmp_path / "scorer.py"
-    path.write_text("def score(output, target):\n    return float(output.strip() == target)\n")
-    sc = UserScorer(path)
-    with sandbox.open_sandbox("process", workers=1) as sb:
-        sc.sandbox = sb
-        b = asyncio.run(sc.score_batch(["a", "b "], ["a", "c"]))
-    assert b.status == "ok" and [r.score for r in b.results] == [1.0, 0.0]
-    sc.close()
+    # the start's answers were paid for once and kept; nothing was proposed after the scorer failed
+    assert responder.kinds["meta"] == 0 and len(calls(tmp_path / "runs", s.run_id, paid=True)) == len(ev.instances) == 10
