@@ -1,0 +1,170 @@
+"""Constructive TSP, evaluated the way EoH and ReEvo evaluate it.
+
+References: Liu et al., "Evolution of Heuristics" (EoH, ICML 2024) and Ye et al., "ReEvo: Large Language
+Models as Hyper-Heuristics with Reflective Evolution" (NeurIPS 2024), repository ai4co/reevo,
+problems/tsp_constructive/eval.py. Re-implemented here from that description (no code copied):
+
+* the tour starts at node 0, which is also the destination (the tour returns there at the end);
+* n - 1 times, ``select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix)`` is
+  called with the last node of the partial tour, node 0, the unvisited nodes and the distance matrix, and
+  the node it returns is appended;
+* score = gap of the closed tour's length to the optimal length, in % (minimize); the set score is the mean
+  gap over the set's instances.
+
+Differences from ReEvo, all documented in README.md: ``unvisited_nodes`` is a sorted 1-D numpy int array
+(ReEvo passes a Python set); every returned node is validated (an int-like that is one of the unvisited
+nodes, else InvalidSolution naming the instance, the step and what came back); on the ``tsplib`` set the
+candidate sees distances between coordinates scaled into the unit square (as ReEvo's TSPLIB test does) while
+the tour length is TSPLIB's EUC_2D length: nint of each Euclidean edge on the original coordinates
+(Reinelt, "TSPLIB - A Traveling Salesman Problem Library", ORSA J. Computing 3(4), 1991).
+
+Runs inside the sandbox: stdlib + numpy only. Optimal lengths are read inside evaluate(), never at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+RANDOM_SETS = ("train50", "test20", "test50", "test100", "test200")
+TSPLIB_SET = "tsplib"
+
+
+class InvalidSolution(Exception):
+    pass
+
+
+def distances(xy: np.ndarray) -> np.ndarray:
+    """Euclidean distance matrix, n x n float64."""
+    diff = xy[:, None, :] - xy[None, :, :]
+    return np.sqrt((diff * diff).sum(-1))
+
+
+def tsplib_nint_matrix(xy: np.ndarray) -> np.ndarray:
+    """TSPLIB EUC_2D distances: nint(sqrt(dx^2 + dy^2)) = floor(d + 0.5) (Reinelt 1991)."""
+    return np.floor(distances(xy) + 0.5)
+
+
+def unit_square(xy: np.ndarray) -> np.ndarray:
+    """Shift to the origin and divide by the larger side of the bounding box (as ReEvo's TSPLIB test does)."""
+    lo = xy.min(axis=0)
+    span = float((xy.max(axis=0) - lo).max()) or 1.0
+    return (xy - lo) / span
+
+
+def read_tsplib(path: str) -> np.ndarray:
+    """Coordinates of a TSPLIB EUC_2D file, in node order."""
+    coords: list[tuple[float, float]] = []
+    in_coords = False
+    with open(path) as f:
+        for line in f:
+            s = line.strip()
+            if not s:
+                continue
+            if s.startswith("NODE_COORD_SECTION"):
+                in_coords = True
+                continue
+            if s.startswith("EOF"):
+                break
+            if in_coords:
+                parts = s.split()
+                coords.append((float(parts[1]), float(parts[2])))
+    return np.asarray(coords, dtype=float)
+
+
+def load_instances(instance_set: str, data_dir: str) -> dict[str, np.ndarray]:
+    """instance id -> coordinates (n x 2). Random sets: unit square; tsplib: TSPLIB's own coordinates."""
+    if instance_set in RANDOM_SETS:
+        with np.load(os.path.join(data_dir, "instances.npz")) as z:
+            arr = z[instance_set]
+        return {f"{instance_set}_{i:02d}": arr[i] for i in range(arr.shape[0])}
+    if instance_set == TSPLIB_SET:
+        folder = os.path.join(data_dir, "tsplib")
+        names = sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".tsp"))
+        return {name: read_tsplib(os.path.join(folder, name + ".tsp")) for name in names}
+    raise ValueError(f"unknown instance set {instance_set!r}; known: {', '.join(RANDOM_SETS + (TSPLIB_SET,))}")
+
+
+def _as_node(value, n: int):
+    """The node index `value` stands for, or None if it is not an int-like."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.integer):
+        return int(value.reshape(()))
+    return None
+
+
+def construct(select_next_node, dist: np.ndarray, instance_id: str = "?") -> list[int]:
+    """Build a tour from node 0 by calling the candidate n - 1 times; validate every answer."""
+    n = dist.shape[0]
+    start = 0
+    tour = [start]
+    visited = np.zeros(n, dtype=bool)
+    visited[start] = True
+    for step in range(1, n):
+        current = tour[-1]
+        unvisited = np.flatnonzero(~visited)
+        got = select_next_node(current, start, unvisited, dist.copy())
+        node = _as_node(got, n)
+        where = f"instance {instance_id}, step {step} of {n - 1} (current_node={current}, {n - step} unvisited)"
+        if node is None:
+            shown = repr(got)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            raise InvalidSolution(
+                f"{where}: select_next_node returned {shown} of type {type(got).__name__}; "
+                f"it must return one int, a node index taken from unvisited_nodes"
+            )
+        if not 0 <= node < n:
+            raise InvalidSolution(
+                f"{where}: select_next_node returned node {node}, out of range: nodes are 0..{n - 1} "
+                f"and it must be one of unvisited_nodes"
+            )
+        if visited[node]:
+            what = "already visited (it is the start/destination node)" if node == start else "already visited"
+            raise InvalidSolution(
+                f"{where}: select_next_node returned node {node}, which is {what}; "
+                f"it must be one of unvisited_nodes"
+            )
+        visited[node] = True
+        tour.append(node)
+    return tour
+
+
+def tour_length(tour, dist: np.ndarray) -> float:
+    t = np.asarray(tour)
+    return float(dist[t, np.roll(t, -1)].sum())
+
+
+def load_optima(instance_set: str, data_dir: str) -> dict[str, float]:
+    with open(os.path.join(data_dir, "optima.json")) as f:
+        return json.load(f)[instance_set]
+
+
+def evaluate(candidate, instance_set: str, data_dir: str) -> dict:
+    select_next_node = getattr(candidate, "select_next_node", None)
+    if not callable(select_next_node):
+        raise InvalidSolution(
+            "the candidate module defines no function "
+            "`select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix)`"
+        )
+    instances = load_instances(instance_set, data_dir)
+    optima = load_optima(instance_set, data_dir)
+    results: dict[str, dict] = {}
+    for iid, xy in instances.items():
+        if instance_set == TSPLIB_SET:
+            tour = construct(select_next_node, distances(unit_square(xy)), iid)
+            length = tour_length(tour, tsplib_nint_matrix(xy))
+        else:
+            dist = distances(xy)
+            tour = construct(select_next_node, dist, iid)
+            length = tour_length(tour, dist)
+        if sorted(tour) != list(range(len(xy))):  # cannot happen after construct's checks; kept as a guard
+            raise InvalidSolution(f"instance {iid}: the tour is not a permutation of the nodes")
+        opt = float(optima[iid])
+        results[iid] = {"score": 100.0 * (length - opt) / opt, "length": length, "optimal": opt}
+    return {"instances": results, "score": float(np.mean([r["score"] for r in results.values()]))}

@@ -1,0 +1,184 @@
+"""problems/tsp: instances reproduce ReEvo's, the seed's gaps match the recorded baselines, bad answers are invalid."""
+
+import importlib.util
+import json
+import tomllib
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent / "problems" / "tsp"
+DATA = str(ROOT / "data")
+
+# Nearest neighbour pulled towards the start node: beats plain nearest neighbour (16.6 % vs 23.1 % on train50).
+BETTER = """
+import numpy as np
+def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):
+    d = distance_matrix[current_node, unvisited_nodes]
+    back = distance_matrix[destination_node, unvisited_nodes]
+    return int(unvisited_nodes[np.argmin(d - 0.3 * back)])
+"""
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _module(src: str, name: str = "cand"):
+    mod = types.ModuleType(name)
+    exec(src, mod.__dict__)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def ev():
+    return _load(ROOT / "evaluate.py", "tsp_evaluate")
+
+
+@pytest.fixture(scope="module")
+def seed():
+    return _load(ROOT / "seed.py", "tsp_seed")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return tomllib.loads((ROOT / "problem.toml").read_text())
+
+
+@pytest.fixture(scope="module")
+def optima():
+    return json.loads((ROOT / "data" / "optima.json").read_text())
+
+
+# ReEvo (NeurIPS 2024), TSP constructive: mean optimal length (LKH-3) of the 64 test instances per size.
+@pytest.mark.parametrize("instance_set,published", [
+    ("test20", 3.8118), ("test50", 5.6045), ("test100", 7.7473), ("test200", 10.7155),
+])
+def test_optima_reproduce_published_means(optima, instance_set, published):
+    values = list(optima[instance_set].values())
+    assert len(values) == 64
+    assert np.mean(values) == pytest.approx(published, abs=5e-4)
+
+
+def test_instance_sets(ev, spec):
+    sets = spec["splits"]["train"] + spec["splits"]["test"]
+    assert sets == ["train50", "test20", "test50", "test100", "test200", "tsplib"]
+    for s, n in [("train50", 50), ("test20", 20), ("test200", 200)]:
+        inst = ev.load_instances(s, DATA)
+        assert len(inst) == 64 and all(xy.shape == (n, 2) for xy in inst.values())
+    train = ev.load_instances("train50", DATA)["train50_00"]
+    test = ev.load_instances("test50", DATA)["test50_00"]
+    assert not np.allclose(train, test)
+    tsplib = ev.load_instances("tsplib", DATA)
+    assert len(tsplib) == 29 and tsplib["eil51"].shape == (51, 2) and tsplib["eil51"][0].tolist() == [37, 52]
+
+
+def test_seed_matches_recorded_baselines(ev, seed, spec):
+    recorded = spec["baselines"]["nearest_neighbour"]
+    for s in ["train50", "test20", "test50", "test100", "tsplib"]:
+        assert round(ev.evaluate(seed, s, DATA)["score"], 4) == recorded[s], s
+    # published nearest-neighbour gaps (ReEvo): 16.6 / 23.0 / 24.5 % for n = 20 / 50 / 100
+    assert [round(recorded[s], 1) for s in ("test20", "test50", "test100")] == [16.6, 23.0, 24.5]
+
+
+def test_per_instance_metrics(ev, seed, optima):
+    r = ev.evaluate(seed, "test20", DATA)
+    assert len(r["instances"]) == 64
+    m = r["instances"]["test20_00"]
+    assert m["optimal"] == optima["test20"]["test20_00"]
+    assert m["length"] >= m["optimal"] - 1e-9
+    assert m["score"] == pytest.approx(100 * (m["length"] - m["optimal"]) / m["optimal"])
+    assert r["score"] == pytest.approx(np.mean([x["score"] for x in r["instances"].values()]))
+
+
+def test_tsplib_lengths_are_integer_and_not_below_optimum(ev, seed):
+    r = ev.evaluate(seed, "tsplib", DATA)
+    for iid, m in r["instances"].items():
+        assert m["length"] >= m["optimal"], iid
+        assert m["length"] == int(m["length"])  # TSPLIB nint distances
+    assert r["instances"]["eil51"]["optimal"] == 426 and r["instances"]["kroA100"]["optimal"] == 21282
+
+
+def test_tsplib_nint_convention(ev):
+    # TSPLIB EUC_2D: nint of the Euclidean distance; a 3-4-5 triangle plus a half-way rounding case
+    xy = np.array([[0.0, 0.0], [3.0, 0.0], [3.0, 4.0], [0.5, 0.0]])
+    d = ev.tsplib_nint_matrix(xy)
+    assert d[0, 2] == 5 and d[0, 3] == 1 and d[1, 3] == 3  # 0.5 -> 1, 2.5 -> 3
+    assert ev.tour_length([0, 1, 2], d) == 12
+
+
+def test_better_heuristic_beats_seed_on_train(ev, seed):
+    base = ev.evaluate(seed, "train50", DATA)["score"]
+    better = ev.evaluate(_module(BETTER), "train50", DATA)["score"]
+    assert better < base - 3
+
+
+def test_candidate_sees_documented_arguments(ev):
+    seen = []
+    src = """
+import numpy as np
+def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):
+    SEEN.append((current_node, destination_node, unvisited_nodes.copy(), distance_matrix.shape,
+                 distance_matrix.dtype, unvisited_nodes.dtype))
+    distance_matrix[:] = 0  # a copy: must not affect later calls or the tour length
+    return unvisited_nodes[-1]
+"""
+    mod = _module(src)
+    mod.SEEN = seen
+    r = ev.evaluate(mod, "test20", DATA)
+    assert all(m["length"] > 0 for m in r["instances"].values())
+    cur, dest, unv, shape, dtype, idtype = seen[0]
+    assert cur == 0 and dest == 0 and unv.tolist() == list(range(1, 20)) and shape == (20, 20)
+    assert dtype == np.float64 and np.issubdtype(idtype, np.integer)
+    assert seen[1][0] == 19 and seen[1][2].tolist() == list(range(1, 19))
+
+
+@pytest.mark.parametrize("body,needles", [
+    ("return current_node", ["already visited", "instance train50_00", "step 1 of 49", "node 0"]),
+    ("return destination_node", ["start/destination node"]),
+    ("return int(unvisited_nodes[0]) if len(unvisited_nodes) > 5 else 3", ["step 45", "node 3", "already visited"]),
+    ("return float(unvisited_nodes[0])", ["returned 1.0 of type float", "must return one int"]),
+    ("return None", ["returned None"]),
+    ("return list(unvisited_nodes)", ["of type list"]),
+    ("return len(distance_matrix)", ["node 50, out of range", "0..49"]),
+    ("return -1", ["node -1, out of range"]),
+])
+def test_bad_answers_are_invalid(ev, body, needles):
+    bad = _module(f"import numpy as np\ndef select_next_node(current_node, destination_node, unvisited_nodes, "
+                  f"distance_matrix):\n    {body}\n")
+    with pytest.raises(ev.InvalidSolution) as info:
+        ev.evaluate(bad, "train50", DATA)
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+def test_numpy_ints_are_accepted(ev):
+    ok = _module("import numpy as np\ndef select_next_node(c, d, u, m):\n    return u[np.argmin(m[c, u])]\n")
+    okarr = _module("import numpy as np\ndef select_next_node(c, d, u, m):\n    return u[[0]]\n")
+    assert ev.evaluate(ok, "test20", DATA)["score"] == pytest.approx(16.6246, abs=1e-4)
+    assert ev.evaluate(okarr, "test20", DATA)["score"] > 0
+
+
+def test_missing_entry_is_invalid(ev):
+    with pytest.raises(ev.InvalidSolution, match="select_next_node"):
+        ev.evaluate(_module("x = 1\n"), "train50", DATA)
+
+
+def test_optima_not_loaded_at_import(monkeypatch):
+    import builtins
+    opened = []
+    real_open = builtins.open
+
+    def spy(file, *a, **k):
+        opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    mod = _load(ROOT / "evaluate.py", "tsp_evaluate_fresh")
+    assert not [f for f in opened if "optima" in f]
+    assert not [k for k, v in vars(mod).items() if isinstance(v, dict) and "test20" in v]
