@@ -12,13 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "problems" / "tsp"
 DATA = str(ROOT / "data")
 
-# Nearest neighbour pulled towards the start node: beats plain nearest neighbour (16.6 % vs 23.1 % on train50).
+# Nearest neighbour that prefers nodes far from the start, so the tour ends near it: beats plain nearest
+# neighbour on every set (train50 13.4 % vs 23.1 %; test20..200 10.5 / 14.5 / 14.4 / 15.9 %; tsplib 16.4 %).
 BETTER = """
 import numpy as np
 def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):
     d = distance_matrix[current_node, unvisited_nodes]
     back = distance_matrix[destination_node, unvisited_nodes]
-    return int(unvisited_nodes[np.argmin(d - 0.3 * back)])
+    return int(unvisited_nodes[np.argmin(d - 0.5 * back)])
 """
 
 
@@ -130,7 +131,7 @@ def test_tsplib_nint_convention(ev):
 def test_better_heuristic_beats_seed_on_train(ev, seed):
     base = ev.evaluate(seed, "train50", DATA)["score"]
     better = ev.evaluate(_module(BETTER), "train50", DATA)["score"]
-    assert better < base - 3
+    assert better == pytest.approx(13.42, abs=0.01) and base == pytest.approx(23.15, abs=0.01)
 
 
 def test_candidate_sees_documented_arguments(ev):
