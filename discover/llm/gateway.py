@@ -62,6 +62,14 @@ def _is_connection_failure(exc: BaseException) -> bool:
     return "APIConnectionError" in names or "connection error" in str(exc).lower() or "connect" in str(exc).lower()
 
 
+class _no_lock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text.replace("litellm.", "")[:300]
@@ -80,6 +88,7 @@ class Gateway:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self._local_locks: dict[int, asyncio.Lock] = {}
 
     def _semaphore(self) -> asyncio.Semaphore:
         # One per event loop: a Gateway may serve several asyncio.run() calls (e.g. complete_sync).
@@ -92,7 +101,12 @@ class Gateway:
         """Fail fast, before any network: unknown provider, or a missing API key (naming the variable)."""
         litellm = litellm_module()
         provider = model.split("/", 1)[0] if "/" in model else ""
-        if provider in ("local", "fake"):
+        if provider == "local":
+            from discover.llm.modelfile import spec_for
+
+            spec_for(model)  # UnknownModel naming the embedded models
+            return
+        if provider == "fake":
             return
         try:
             _, provider, _, _ = litellm.get_llm_provider(model, api_base=self.api_base)
@@ -109,7 +123,10 @@ class Gateway:
             raise MissingAPIKey(f"{model} needs {' and '.join(missing)} set in the environment", model=model, missing=missing)
 
     async def complete(self, model: str, messages: list[dict[str, Any]], temperature: float = 0.8,
-                       max_tokens: int = 700, sample_index: int = 0, role: str = "propose") -> LLMResponse:
+                       max_tokens: int = 700, sample_index: int = 0, role: str = "propose",
+                       timeout_s: float | None = None) -> LLMResponse:
+        """One completion. A trailing assistant message is a prefix the model continues; the text excludes it.
+        `timeout_s` overrides the gateway's per-call timeout (not part of the cache key)."""
         params = {"temperature": temperature, "max_tokens": max_tokens}
         key = call_key(model, messages, params, sample_index)
         hit = self.call_log.get_cached(key)
@@ -122,14 +139,15 @@ class Gateway:
         self.check_model(model)
         async with self._semaphore():
             self.budget.reserve()  # inside the limit, so waiting callers see what those before them spent
-            return await self._paid_call(model, messages, params, key, role, sample_index)
+            return await self._paid_call(model, messages, params, key, role, sample_index, timeout_s)
 
     async def _paid_call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], key: str,
-                         role: str, sample_index: int) -> LLMResponse:
+                         role: str, sample_index: int, timeout_s: float | None = None) -> LLMResponse:
         paid = False
         cost = 0.0
         try:
-            resp, latency = await self._call_with_retries(model, messages, params)
+            resp, latency = await self._call_with_retries(model, messages, params, key,
+                                                          timeout_s if timeout_s is not None else self.timeout_s)
             text = resp.choices[0].message.content or ""
             prefix = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
             if prefix and not handles_prefill(model) and text.startswith(prefix):
@@ -155,17 +173,32 @@ class Gateway:
     def complete_sync(self, *args: Any, **kwargs: Any) -> LLMResponse:
         return asyncio.run(self.complete(*args, **kwargs))
 
-    async def _call_with_retries(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]):
+    def _local_lock(self) -> asyncio.Lock:
+        # The embedded model generates one call at a time; queue here, outside the per-call timeout.
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._local_locks:
+            self._local_locks[loop_id] = asyncio.Lock()
+        return self._local_locks[loop_id]
+
+    async def _call_with_retries(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+                                 key: str = "", timeout_s: float | None = None):
         litellm = litellm_module()
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        extra: dict[str, Any] = self._key_for_keyless_server(model)
+        if handles_prefill(model):
+            # In-process models sample with a seed from the cache key: another sample_index, another sample;
+            # the same key, the same text (reproducible runs even without the cache).
+            extra["seed"] = int(key[:8] or "0", 16) & 0x7FFFFFFF
         attempt = 0
         while True:
-            start = time.monotonic()
             try:
-                resp = await asyncio.wait_for(
-                    litellm.acompletion(model=model, messages=messages, api_base=self.api_base, timeout=self.timeout_s,
-                                        num_retries=0, **self._key_for_keyless_server(model), **params),
-                    timeout=self.timeout_s + 5,
-                )
+                async with (self._local_lock() if model.startswith("local/") else _no_lock()):
+                    start = time.monotonic()
+                    resp = await asyncio.wait_for(
+                        litellm.acompletion(model=model, messages=messages, api_base=self.api_base, timeout=timeout_s,
+                                            num_retries=0, **extra, **params),
+                        timeout=timeout_s + (0 if handles_prefill(model) else 5),
+                    )
                 return resp, time.monotonic() - start
             except asyncio.CancelledError:
                 raise
@@ -185,7 +218,9 @@ class Gateway:
                     if self.api_base and _is_connection_failure(cause):
                         raise Unreachable(f"cannot reach {self.api_base} for {model} ({_one_line(cause)})",
                                           model=model, api_base=self.api_base) from exc
-                    raise LLMCallFailed(f"{model}: failed after {attempt + 1} attempt(s): {_one_line(cause)}",
+                    why = f"timed out after {timeout_s:g} s" if isinstance(cause, TimeoutError) and not str(cause) \
+                        else _one_line(cause)
+                    raise LLMCallFailed(f"{model}: failed after {attempt + 1} attempt(s): {why}",
                                         model=model) from exc
                 delay = min(self.backoff_max_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
                 attempt += 1

@@ -1,0 +1,190 @@
+"""The embedded model: llama.cpp in-process through cyllama, as the litellm provider `local/`.
+
+One model is loaded per process (loading another name replaces it) and generation is serialised by a lock: a
+llama.cpp context is not thread-safe, and on a few CPU cores parallel generation would not be faster anyway.
+Threads = the cores this process may use (os.sched_getaffinity); cyllama's default is 4, which oversubscribes
+small machines. The model's own chat template (from the GGUF) is applied; a trailing assistant message is a
+prefix the model continues (prefill), and the returned text excludes it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse
+
+from discover.errors import LLMError, ModelFileError
+from discover.llm.modelfile import ensure_model_file, spec_for
+
+_load_lock = threading.Lock()   # guards _loaded
+_gen_lock = threading.Lock()    # one generation at a time
+_loaded: dict[str, Any] = {}     # {"name": str, "llm": cyllama.LLM}
+_current: dict[str, Any] = {"cancel": None}  # the cancel event of the generation running now
+
+N_CTX = 8192
+
+
+def n_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def runtime_available() -> str | None:
+    """None if cyllama can be imported, else why not (one line)."""
+    try:
+        import cyllama  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken native library
+        return f"cyllama runtime not importable ({type(exc).__name__}: {exc}); fix: pip install cyllama"
+    return None
+
+
+def _load(name: str):
+    with _load_lock:
+        if _loaded.get("name") == name:
+            return _loaded["llm"]
+        problem = runtime_available()
+        if problem:
+            raise LLMError(f"the embedded model needs the cyllama runtime: {problem}")
+        path = ensure_model_file(name)
+        from cyllama import LLM
+
+        threads = n_threads()
+
+        class _ThreadedLLM(LLM):
+            # cyllama 0.2.x creates contexts with llama.cpp's default of 4 threads; use the cores we have.
+            def _ensure_context(self, prompt_length, config):
+                ctx = super()._ensure_context(prompt_length, config)
+                try:
+                    if ctx.n_threads() != threads:
+                        ctx.set_n_threads(threads, threads)
+                except Exception:  # older/newer runtime without these calls: keep its default
+                    pass
+                return ctx
+
+        old = _loaded.pop("llm", None)
+        if old is not None:
+            with _gen_lock:
+                old.close()
+        try:
+            llm = _ThreadedLLM(str(path), n_ctx=N_CTX, verbose=False)
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ModelFileError(f"cannot load local/{name} from {path}: {exc} (delete the file to rebuild it)",
+                                 model=name) from exc
+        _loaded.update(name=name, llm=llm)
+        return llm
+
+
+def loaded_model() -> str | None:
+    return _loaded.get("name")
+
+
+def build_prompt(llm, messages: list[dict[str, Any]]) -> tuple[str, str]:
+    """-> (prompt text for the model, prefill prefix). The chat template is applied to everything but a trailing
+    assistant message, which is appended verbatim so the model continues it."""
+    prefix = ""
+    if messages and messages[-1].get("role") == "assistant":
+        prefix = str(messages[-1].get("content") or "")
+        messages = messages[:-1]
+    msgs = [{"role": m["role"], "content": str(m.get("content") or "")} for m in messages]
+    prompt = llm._apply_template(msgs, None, True) if hasattr(llm, "_apply_template") else None
+    if prompt is None:
+        from cyllama import apply_chat_template
+
+        prompt = apply_chat_template(msgs, llm.model_path)
+    return prompt + prefix, prefix
+
+
+def _seed(model: str, messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> int:
+    if optional_params.get("seed") is not None:
+        return int(optional_params["seed"]) & 0x7FFFFFFF
+    digest = hashlib.sha256(json.dumps([model, messages], sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def generate(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, temperature: float = 0.8,
+             seed: int | None = None, stop: list[str] | None = None,
+             cancelled: threading.Event | None = None) -> tuple[str, int, int]:
+    """Run the embedded model. -> (text without the prefill prefix, prompt_tokens, completion_tokens)."""
+    name = model.split("/", 1)[1] if model.startswith("local/") else model
+    spec_for(name)  # UnknownModel before anything heavy
+    llm = _load(name)
+    from cyllama import GenerationConfig
+
+    with _gen_lock:
+        prompt, _prefix = build_prompt(llm, messages)
+        cfg = GenerationConfig(max_tokens=int(max_tokens), temperature=max(0.0, float(temperature)),
+                               seed=seed if seed is not None else 0, n_ctx=N_CTX, stop_sequences=list(stop or []))
+        n_prompt = len(llm.vocab.tokenize(prompt, add_special=True, parse_special=True))
+        if n_prompt + cfg.max_tokens > N_CTX:
+            raise LLMError(f"local/{name}: prompt of {n_prompt} tokens + max_tokens {cfg.max_tokens} exceeds the "
+                           f"context of {N_CTX} tokens")
+        if cancelled is not None and cancelled.is_set():  # timed out while waiting for the model
+            raise LLMError(f"local/{name}: cancelled before it started")
+        _current["cancel"] = cancelled
+        try:
+            resp = llm(prompt, config=cfg)
+        finally:
+            _current["cancel"] = None
+    stats = getattr(resp, "stats", None)
+    return str(resp), n_prompt, int(getattr(stats, "generated_tokens", 0) or 0)
+
+
+def cancel(cancelled: threading.Event) -> None:
+    """Stop the generation that owns `cancelled` (set it first); another caller's generation is left alone."""
+    cancelled.set()
+    llm = _loaded.get("llm")
+    if llm is not None and _current.get("cancel") is cancelled:
+        try:
+            llm.cancel()
+        except Exception:
+            pass
+
+
+class LocalLLM(CustomLLM):
+    """litellm provider for `local/<model>`."""
+
+    def _run(self, model: str, messages: list, optional_params: dict | None,
+             cancelled: threading.Event | None = None) -> ModelResponse:
+        optional_params = optional_params or {}
+        stop = optional_params.get("stop")
+        if isinstance(stop, str):
+            stop = [stop]
+        start = time.monotonic()
+        text, n_prompt, n_out = generate(model, messages, max_tokens=optional_params.get("max_tokens") or 512,
+                                         temperature=optional_params.get("temperature", 0.8),
+                                         seed=_seed(model, messages, optional_params), stop=stop,
+                                         cancelled=cancelled)
+        resp = ModelResponse(model=model, choices=[{"message": {"role": "assistant", "content": text},
+                                                     "finish_reason": "stop"}],
+                             usage={"prompt_tokens": n_prompt, "completion_tokens": n_out,
+                                    "total_tokens": n_prompt + n_out})
+        resp._hidden_params["generation_s"] = time.monotonic() - start
+        return resp
+
+    def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
+                   **kwargs: Any) -> ModelResponse:
+        return self._run(model, messages, optional_params)
+
+    async def acompletion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
+                          **kwargs: Any) -> ModelResponse:
+        cancelled = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, model, messages, optional_params, cancelled)
+        except asyncio.CancelledError:
+            cancel(cancelled)  # a timed-out call stops generating (or never starts) instead of holding the model
+            raise
+
+
+def register_local_provider() -> None:
+    import litellm
+
+    if not any(p["provider"] == "local" for p in litellm.custom_provider_map):
+        litellm.custom_provider_map.append({"provider": "local", "custom_handler": LocalLLM()})
