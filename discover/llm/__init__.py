@@ -8,10 +8,22 @@ from discover.llm.gateway import Gateway  # noqa: E402
 from discover.llm.records import Budget, CallLog, CallRecord, LLMResponse, MemoryCallLog, call_key  # noqa: E402
 
 
+DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
+
+
 def doctor():
+    """-> list of DoctorRow(backend, usable, detail) for the embedded models, API keys and a local Ollama."""
     from discover.llm.doctor import doctor as _doctor
 
     return _doctor()
 
 
-__all__ = ["Gateway", "Budget", "CallLog", "CallRecord", "LLMResponse", "MemoryCallLog", "call_key", "doctor"]
+def ensure_model(model: str = DEFAULT_MODEL, progress: bool | None = None):
+    """Assemble and verify the embedded model's file now (normally done on first use). -> its Path."""
+    from discover.llm.modelfile import ensure_model_file
+
+    return ensure_model_file(model, progress=progress)
+
+
+__all__ = ["Gateway", "Budget", "CallLog", "CallRecord", "LLMResponse", "MemoryCallLog", "call_key", "doctor",
+           "ensure_model", "DEFAULT_MODEL"]

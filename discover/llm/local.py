@@ -20,7 +20,7 @@ from litellm import CustomLLM
 from litellm.types.utils import ModelResponse
 
 from discover.errors import LLMError, ModelFileError
-from discover.llm.modelfile import ensure_model_file, spec_for
+from discover.llm.modelfile import ensure_model_file, runtime_problem, spec_for
 
 _load_lock = threading.Lock()   # guards _loaded
 _gen_lock = threading.Lock()    # one generation at a time
@@ -37,20 +37,11 @@ def n_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def runtime_available() -> str | None:
-    """None if cyllama can be imported, else why not (one line)."""
-    try:
-        import cyllama  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken native library
-        return f"cyllama runtime not importable ({type(exc).__name__}: {exc}); fix: pip install cyllama"
-    return None
-
-
 def _load(name: str):
     with _load_lock:
         if _loaded.get("name") == name:
             return _loaded["llm"]
-        problem = runtime_available()
+        problem = runtime_problem()
         if problem:
             raise LLMError(f"the embedded model needs the cyllama runtime: {problem}")
         path = ensure_model_file(name)

