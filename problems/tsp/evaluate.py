@@ -14,9 +14,13 @@ problems/tsp_constructive/eval.py. Re-implemented here from that description (no
 Differences from ReEvo, all documented in README.md: ``unvisited_nodes`` is a sorted 1-D numpy int array
 (ReEvo passes a Python set); every returned node is validated (an int-like that is one of the unvisited
 nodes, else InvalidSolution naming the instance, the step and what came back); on the ``tsplib`` set the
-candidate sees distances between coordinates scaled into the unit square (as ReEvo's TSPLIB test does) while
-the tour length is TSPLIB's EUC_2D length: nint of each Euclidean edge on the original coordinates
-(Reinelt, "TSPLIB - A Traveling Salesman Problem Library", ORSA J. Computing 3(4), 1991).
+tour length is TSPLIB's integer length on the original coordinates (Reinelt, "TSPLIB - A Traveling Salesman
+Problem Library", ORSA J. Computing 3(4), 1991, and the TSPLIB95 format description): EUC_2D nint of each
+Euclidean edge, ATT the rounded-up pseudo-Euclidean distance, GEO the truncated great-circle distance; the
+candidate sees the same metric before rounding, divided by one constant per instance so that magnitudes are
+those of the unit square (EUC_2D and ATT: Euclidean distances of the coordinates shifted to the origin and
+divided by the larger side of their bounding box, as ReEvo's TSPLIB test does; GEO: great-circle distances
+divided by the largest of them).
 
 Runs inside the sandbox: stdlib + numpy only. Optimal lengths are read inside evaluate(), never at import.
 """
@@ -47,6 +51,70 @@ def tsplib_nint_matrix(xy: np.ndarray) -> np.ndarray:
     return np.floor(distances(xy) + 0.5)
 
 
+def tsplib_att_matrix(xy: np.ndarray) -> np.ndarray:
+    """TSPLIB ATT (pseudo-Euclidean): r = sqrt((dx^2 + dy^2) / 10); t = nint(r); t + 1 if t < r else t."""
+    r = distances(xy) / np.sqrt(10.0)
+    t = np.floor(r + 0.5)
+    return np.where(t < r, t + 1, t)
+
+
+_GEO_PI = 3.141592  # TSPLIB's own value of pi for GEO
+_GEO_RRR = 6378.388  # TSPLIB's earth radius in km
+
+
+def _geo_radians(xy: np.ndarray) -> np.ndarray:
+    """TSPLIB GEO coordinates are DDD.MM (degrees.minutes): deg = trunc(x), min = x - deg,
+    radians = PI * (deg + 5 * min / 3) / 180. The format description writes nint(x) for deg; truncation (as in
+    Concorde) is what reproduces the published optima (make_data.py checks every GEO instance with LKH)."""
+    deg = np.trunc(xy)
+    return _GEO_PI * (deg + 5.0 * (xy - deg) / 3.0) / 180.0
+
+
+def geo_distances(xy: np.ndarray) -> np.ndarray:
+    """Great-circle distances in km by TSPLIB's GEO formula, before its integer rounding; zero diagonal."""
+    rad = _geo_radians(xy)
+    lat, lon = rad[:, 0], rad[:, 1]
+    q1 = np.cos(lon[:, None] - lon[None, :])
+    q2 = np.cos(lat[:, None] - lat[None, :])
+    q3 = np.cos(lat[:, None] + lat[None, :])
+    d = _GEO_RRR * np.arccos(np.clip(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3), -1.0, 1.0))
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def tsplib_geo_matrix(xy: np.ndarray) -> np.ndarray:
+    """TSPLIB GEO: d_ij = (int)(RRR * acos(0.5 * ((1 + q1) q2 - (1 - q1) q3)) + 1.0); zero diagonal."""
+    d = np.floor(geo_distances(xy) + 1.0)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+TSPLIB_TYPES = ("EUC_2D", "ATT", "GEO")  # the coordinate types supported here
+
+
+def tsplib_matrix(xy: np.ndarray, edge_weight_type: str) -> np.ndarray:
+    """The integer distances TSPLIB defines for this edge weight type (tour lengths, optima)."""
+    if edge_weight_type == "EUC_2D":
+        return tsplib_nint_matrix(xy)
+    if edge_weight_type == "ATT":
+        return tsplib_att_matrix(xy)
+    if edge_weight_type == "GEO":
+        return tsplib_geo_matrix(xy)
+    raise ValueError(f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r}; supported: {', '.join(TSPLIB_TYPES)}")
+
+
+def candidate_matrix(xy: np.ndarray, edge_weight_type: str) -> np.ndarray:
+    """What the candidate sees on a TSPLIB instance: the instance's metric before rounding, at unit-square scale.
+    EUC_2D and ATT (Euclidean / sqrt(10)): Euclidean distances of unit_square(xy); GEO: the great-circle
+    distances divided by the largest of them."""
+    if edge_weight_type in ("EUC_2D", "ATT"):
+        return distances(unit_square(xy))
+    if edge_weight_type == "GEO":
+        d = geo_distances(xy)
+        return d / (float(d.max()) or 1.0)
+    raise ValueError(f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r}; supported: {', '.join(TSPLIB_TYPES)}")
+
+
 def unit_square(xy: np.ndarray) -> np.ndarray:
     """Shift to the origin and divide by the larger side of the bounding box (as ReEvo's TSPLIB test does)."""
     lo = xy.min(axis=0)
@@ -54,24 +122,31 @@ def unit_square(xy: np.ndarray) -> np.ndarray:
     return (xy - lo) / span
 
 
-def read_tsplib(path: str) -> np.ndarray:
-    """Coordinates of a TSPLIB EUC_2D file, in node order."""
+def read_tsplib_typed(path: str) -> tuple[np.ndarray, str]:
+    """Coordinates (in node order) and EDGE_WEIGHT_TYPE of a TSPLIB file with a NODE_COORD_SECTION."""
     coords: list[tuple[float, float]] = []
+    ewt = ""
     in_coords = False
     with open(path) as f:
         for line in f:
             s = line.strip()
             if not s:
                 continue
-            if s.startswith("NODE_COORD_SECTION"):
+            if not in_coords and s.split(":")[0].strip() == "EDGE_WEIGHT_TYPE":
+                ewt = s.split(":", 1)[1].strip()
+            elif s.startswith("NODE_COORD_SECTION"):
                 in_coords = True
-                continue
-            if s.startswith("EOF"):
+            elif s.startswith("EOF") or (in_coords and s[0].isalpha()):
                 break
-            if in_coords:
+            elif in_coords:
                 parts = s.split()
                 coords.append((float(parts[1]), float(parts[2])))
-    return np.asarray(coords, dtype=float)
+    return np.asarray(coords, dtype=float), ewt
+
+
+def read_tsplib(path: str) -> np.ndarray:
+    """Coordinates of a TSPLIB file, in node order."""
+    return read_tsplib_typed(path)[0]
 
 
 def load_instances(instance_set: str, data_dir: str) -> dict[str, np.ndarray]:
@@ -140,6 +215,12 @@ def tour_length(tour, dist: np.ndarray) -> float:
     return float(dist[t, np.roll(t, -1)].sum())
 
 
+def tsplib_types(data_dir: str) -> dict[str, str]:
+    """instance id -> EDGE_WEIGHT_TYPE of the shipped TSPLIB files."""
+    folder = os.path.join(data_dir, "tsplib")
+    return {f[:-4]: read_tsplib_typed(os.path.join(folder, f))[1] for f in sorted(os.listdir(folder)) if f.endswith(".tsp")}
+
+
 def load_optima(instance_set: str, data_dir: str) -> dict[str, float]:
     with open(os.path.join(data_dir, "optima.json")) as f:
         return json.load(f)[instance_set]
@@ -155,10 +236,11 @@ def evaluate(candidate, instance_set: str, data_dir: str) -> dict:
     instances = load_instances(instance_set, data_dir)
     optima = load_optima(instance_set, data_dir)
     results: dict[str, dict] = {}
+    types = tsplib_types(data_dir) if instance_set == TSPLIB_SET else {}
     for iid, xy in instances.items():
         if instance_set == TSPLIB_SET:
-            tour = construct(select_next_node, distances(unit_square(xy)), iid)
-            length = tour_length(tour, tsplib_nint_matrix(xy))
+            tour = construct(select_next_node, candidate_matrix(xy, types[iid]), iid)
+            length = tour_length(tour, tsplib_matrix(xy, types[iid]))
         else:
             dist = distances(xy)
             tour = construct(select_next_node, dist, iid)
