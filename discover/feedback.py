@@ -73,6 +73,11 @@ def _trim(text: str | None, lines: int) -> str:
     return "\n".join(kept)
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 FAILURE_ADVICE = {
     "invalid": "its output broke the problem's rules",
     "error": "it raised an exception",
@@ -118,7 +123,12 @@ def candidate_feedback(problem: Problem, thought: str, outcome: Outcome,
         err = _trim(outcome.stderr_tail, 3)
         if err and err not in tb:
             lines.append("stderr (tail):\n" + err)
-        lines.append(f"Stop doing: {FAILURE_ADVICE.get(outcome.status, 'it failed')}.")
+        advice = FAILURE_ADVICE.get(outcome.status, "it failed")
+        # The error itself goes into the lesson (the only part of a failure later prompts see), but not for
+        # duplicates, whose message names a candidate id and would make prompts differ run to run.
+        if outcome.error and outcome.status != "duplicate":
+            advice += f" ({_one_line(outcome.error)})"
+        lines.append(f"Stop doing: {advice}.")
     return "\n".join(lines)
 
 

@@ -32,7 +32,9 @@ def test_failure_feedback_carries_error_and_trimmed_traceback(tmp_path):
                               None, None)
     assert text.startswith("Result: ERROR: ZeroDivisionError: division by zero")
     assert "line 49" in text and "line 10" not in text
-    assert "Stop doing: it raised an exception." in text
+    assert "Stop doing: it raised an exception (ZeroDivisionError: division by zero)." in text
+    dup = candidate_feedback(problem, "", Outcome("duplicate", error="same code as candidate abc123"), None, None)
+    assert "Stop doing: it was identical to an earlier candidate." in dup and "abc123" not in dup.splitlines()[-1]
 
 
 def test_lessons_are_newest_first_and_distinct():

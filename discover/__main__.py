@@ -1,0 +1,5 @@
+"""`python -m discover` runs the CLI."""
+
+from discover.cli import main
+
+main()
