@@ -13,7 +13,7 @@ from typing import Any, Callable
 from discover.config import RunConfig
 from discover.errors import BudgetExhausted, LLMCallFailed
 from discover.evaluation import evaluate_sets, outcome_from, outcome_from_rows
-from discover.extract import MalformedOutput, code_hash, parse_response
+from discover.extract import MalformedOutput, code_hash, drop_docstring, parse_response
 from discover.feedback import Outcome, Reference, candidate_feedback, lessons
 from discover.problem import Problem
 from discover.store import CandidateRow, Store
@@ -105,7 +105,9 @@ class Evolution:
             self.stats.duplicates += 1
 
     def _view(self, c: CandidateRow) -> CandidateView:
-        return CandidateView(id=c.id, thought=c.thought, code=c.code, score=c.train_score, generation=c.generation,
+        entry = self.problem.spec.entry
+        code = drop_docstring(c.code, entry.name, entry.docstring) if entry.docstring else c.code
+        return CandidateView(id=c.id, thought=c.thought, code=code, score=c.train_score, generation=c.generation,
                              feedback=self.store.feedback_for(c.id))
 
     def population(self, generation: int) -> list[CandidateView]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import inspect
 import re
 from dataclasses import dataclass
 
@@ -76,12 +77,72 @@ def _param_names(signature: str) -> list[str] | None:
     return [a.arg for a in fn.args.posonlyargs + fn.args.args]
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
+
+
+def drop_example_usage(code: str) -> str:
+    """Remove the demo code models append after the function ("Example usage", test calls, prints).
+
+    It runs at import, where it fails (undefined names, missing data) and would sink a good function; EoH's
+    extractor likewise keeps only the function (Liu et al. 2024). Kept: imports, definitions, and assignments
+    before the last definition (constants the functions use). Dropped: top-level expression statements (calls),
+    `if __name__ == ...` blocks, loops, asserts, and anything after the last definition that is not an import
+    or a definition.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    last_def = max((i for i, n in enumerate(tree.body) if isinstance(n, defs)), default=-1)
+    drop = []
+    for i, node in enumerate(tree.body):
+        docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        demo = (isinstance(node, (ast.Expr, ast.For, ast.While, ast.Assert)) and not docstring) or _is_main_guard(node)
+        trailing = i > last_def >= 0 and not isinstance(node, (*defs, ast.Import, ast.ImportFrom))
+        if demo or trailing:
+            drop.append(node)
+    if not drop:
+        return code
+    lines = code.splitlines()
+    for node in reversed(drop):
+        start = node.lineno - 1
+        # Comments directly above a dropped statement ("# Example usage") go with it.
+        while start > 0 and lines[start - 1].lstrip().startswith("#") and not lines[start - 1].startswith(" "):
+            start -= 1
+        del lines[start:node.end_lineno]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def drop_docstring(code: str, entry: str, docstring: str) -> str:
+    """`code` without `entry`'s docstring when it repeats the problem's own docstring.
+
+    Models copy the docstring from the prompt into every answer; showing it again with every parent in later
+    prompts costs hundreds of tokens per parent and says nothing new. The stored code keeps it.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    wanted = " ".join(inspect.cleandoc(docstring).split())
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry:
+            doc = ast.get_docstring(node)
+            first = node.body[0]
+            if doc is not None and " ".join(doc.split()) == wanted and len(node.body) > 1:
+                lines = code.splitlines()
+                del lines[first.lineno - 1:first.end_lineno]
+                return "\n".join(lines) + "\n"
+    return code
+
+
 def parse_response(text: str, entry: str, signature: str, prefix: str = "") -> ParsedCandidate:
     """`prefix` is what was prefilled as the start of the assistant's answer (completion-style prompting)."""
     if not text or not text.strip():
         raise MalformedOutput("empty response")
     full = prefix + text
-    code = extract_code(full)
+    code = drop_example_usage(extract_code(full))
     check_code(code, entry, signature)
     return ParsedCandidate(thought=extract_thought(full, code), code=code.rstrip() + "\n")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from discover.extract import MalformedOutput, code_hash, parse_response
+from discover.extract import MalformedOutput, code_hash, drop_docstring, drop_example_usage, parse_response
 
 SIG = "def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):"
 
@@ -48,3 +48,51 @@ def test_code_hash_ignores_comments_docstrings_and_formatting():
     b = "def f(x):\n    return x + 1\n"
     c = "def f(x):\n    return x + 2\n"
     assert code_hash(a) == code_hash(b) != code_hash(c)
+
+
+def test_example_usage_after_the_function_is_dropped():
+    text = '''```python
+import numpy as np
+
+SCALE = 2.0  # a constant the function uses stays
+
+
+# helper
+def helper(x):
+    return SCALE * x
+
+
+def solve(x):
+    # Idea: scale it
+    return helper(x)
+
+# Example usage
+distance_matrix = np.random.rand(14, 14)
+print(solve(distance_matrix))
+if __name__ == "__main__":
+    solve(3)
+for i in range(3):
+    solve(i)
+```'''
+    parsed = parse_response(text, "solve", "def solve(x):")
+    namespace: dict = {}
+    exec(parsed.code, namespace)  # would raise NameError/print if the demo code were kept
+    assert namespace["solve"](2) == 4.0
+    assert "Example usage" not in parsed.code and "print" not in parsed.code and "__main__" not in parsed.code
+    assert "SCALE = 2.0" in parsed.code and "# helper" in parsed.code and parsed.thought == "scale it"
+
+
+def test_calls_between_definitions_are_dropped_but_imports_kept():
+    code = "import math\nprint('hi')\ndef solve(x):\n    return math.sqrt(x)\nsolve(4)\nimport os\n"
+    assert drop_example_usage(code) == "import math\ndef solve(x):\n    return math.sqrt(x)\nimport os\n"
+    assert drop_example_usage("def solve(x:\n") == "def solve(x:\n"  # syntax errors are check_code's job
+
+
+def test_the_problems_own_docstring_is_dropped_for_prompts_only_when_it_matches():
+    doc = "Pick the next node.\n\n    Args:\n        x: input."
+    code = f'import numpy as np\n\ndef solve(x):\n    """{doc}"""\n    # Idea: go\n    return x\n'
+    shown = drop_docstring(code, "solve", "Pick the next node.\n\nArgs:\n    x: input.")
+    assert shown == "import numpy as np\n\ndef solve(x):\n    # Idea: go\n    return x\n"
+    assert drop_docstring(code, "solve", "Something else.") == code
+    only_doc = 'def solve(x):\n    """Pick."""\n'
+    assert drop_docstring(only_doc, "solve", "Pick.") == only_doc  # a body of just the docstring stays valid
