@@ -36,6 +36,7 @@ class RunConfig(BaseModel):
     sandbox: Literal["auto", "bwrap", "docker", "process"] = "auto"
     workers: int | None = Field(None, ge=1)
     test_top_k: int = Field(3, ge=1)  # best candidates re-scored on the held-out test split
+    duplicate_retries: int = Field(1, ge=0, le=9)  # re-ask when the answer repeats earlier code (as EoH does)
 
     def use_prefill(self) -> bool:
         return self.prefill == "on" or (self.prefill == "auto" and self.model.startswith("local/"))

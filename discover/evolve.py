@@ -20,6 +20,7 @@ from discover.store import CandidateRow, Store
 from discover.strategies import CandidateView, SlotContext, make_strategy
 
 SLOT_STRIDE = 1000
+DUPLICATE_STRIDE = 100_000_000  # sample-index offset of a re-ask after a duplicate answer
 MAX_LLM_FAILURES_IN_A_ROW = 3  # sample_index = generation * SLOT_STRIDE + slot: distinct cache keys for identical prompts
 
 
@@ -32,6 +33,7 @@ class RunStats:
     invalid: int = 0
     rejected: int = 0
     duplicates: int = 0
+    duplicate_retries: int = 0  # re-asks after an answer that repeated earlier code
     llm_calls: int = 0
     cached_calls: int = 0
     llm_errors: int = 0
@@ -183,28 +185,23 @@ class Evolution:
         self.candidates[cid] = row
         return row
 
-    async def _slot(self, gen: int, slot: int, population: list[CandidateView], run_lessons: list[str]) -> None:
-        if self._check_budgets():
-            return
-        rng = random.Random(f"{self.config.seed}-{gen}-{slot}")
-        ctx = SlotContext(problem=self.problem, generation=gen, slot=slot, population=population, lessons=run_lessons,
-                          rng=rng, prefill=self.config.use_prefill())
-        proposal = self.strategy.propose(ctx)
+    async def _ask(self, proposal, sample_index: int):
+        """One LLM call for a proposal; None when the budget or the provider stops it (recorded in stats)."""
         try:
             resp = await self.gateway.complete(
                 model=self.config.model, messages=proposal.messages, temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens, sample_index=gen * SLOT_STRIDE + slot, role="propose",
+                max_tokens=self.config.max_tokens, sample_index=sample_index, role="propose",
             )
         except BudgetExhausted as exc:
             self.stop_reason = self.stop_reason or str(exc)
-            return
+            return None
         except LLMCallFailed:
             self.stats.llm_errors += 1
             self._failures_in_a_row += 1
             self.on_update(self.stats)
             if self._failures_in_a_row >= MAX_LLM_FAILURES_IN_A_ROW:
                 raise  # the provider is down or misconfigured: stop, the run can be resumed later
-            return
+            return None
         self._failures_in_a_row = 0
         if resp.cached:
             self.stats.cached_calls += 1
@@ -213,19 +210,41 @@ class Evolution:
             self.stats.prompt_tokens += resp.prompt_tokens
             self.stats.completion_tokens += resp.completion_tokens
             self.stats.cost_usd += resp.cost_usd
+        return resp
+
+    async def _slot(self, gen: int, slot: int, population: list[CandidateView], run_lessons: list[str]) -> None:
+        if self._check_budgets():
+            return
+        rng = random.Random(f"{self.config.seed}-{gen}-{slot}")
+        ctx = SlotContext(problem=self.problem, generation=gen, slot=slot, population=population, lessons=run_lessons,
+                          rng=rng, prefill=self.config.use_prefill())
+        proposal = self.strategy.propose(ctx)
         parent_ids = [p.id for p in proposal.parents]
         entry = self.problem.spec.entry
-        try:
-            parsed = parse_response(resp.text, entry.name, entry.signature, prefix=proposal.prefix)
-        except MalformedOutput as exc:
-            cid = self.store.add_candidate(run_id=self.run_id, generation=gen, slot=slot, operator=proposal.operator,
-                                           parent_ids=parent_ids, thought="", code=proposal.prefix + resp.text,
-                                           code_hash=code_hash(resp.text), llm_call_key=resp.key, status="rejected",
-                                           reject_reason=str(exc))
-            self._finish_without_eval(cid, Outcome(status="rejected", error=f"unusable response: {exc}"))
-            return
-        digest = code_hash(parsed.code)
-        twin = next((c for c in self.candidates.values() if c.code_hash == digest and c.status != "rejected"), None)
+        for attempt in range(self.config.duplicate_retries + 1):
+            # Each attempt has its own sample index, so its response is cached under its own key and a resumed
+            # run replays the same attempts without paying again.
+            sample_index = gen * SLOT_STRIDE + slot + attempt * DUPLICATE_STRIDE
+            resp = await self._ask(proposal, sample_index)
+            if resp is None:
+                return
+            try:
+                parsed = parse_response(resp.text, entry.name, entry.signature, prefix=proposal.prefix)
+            except MalformedOutput as exc:
+                cid = self.store.add_candidate(run_id=self.run_id, generation=gen, slot=slot, operator=proposal.operator,
+                                               parent_ids=parent_ids, thought="", code=proposal.prefix + resp.text,
+                                               code_hash=code_hash(resp.text), llm_call_key=resp.key, status="rejected",
+                                               reject_reason=str(exc))
+                self._finish_without_eval(cid, Outcome(status="rejected", error=f"unusable response: {exc}"))
+                return
+            digest = code_hash(parsed.code)
+            twin = next((c for c in self.candidates.values() if c.code_hash == digest and c.status != "rejected"), None)
+            if twin is None:
+                break
+            if attempt < self.config.duplicate_retries:
+                self.stats.duplicate_retries += 1
+                if self._check_budgets():
+                    break
         cid = self.store.add_candidate(
             run_id=self.run_id, generation=gen, slot=slot, operator=proposal.operator, parent_ids=parent_ids,
             thought=parsed.thought, code=parsed.code, code_hash=digest, llm_call_key=resp.key,

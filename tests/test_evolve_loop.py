@@ -90,12 +90,29 @@ def test_malformed_crashing_and_hanging_candidates_are_recorded_and_fed_back(tmp
 def test_duplicates_are_not_re_evaluated(tmp_path):
     same = [answer("return 2 * x", "double"), answer("return 2*x  # same thing", "double again")]
     fake.script("coder", cycling(same))
-    s = evolve(cfg(generations=1, population=3), runs_dir=tmp_path)
+    s = evolve(cfg(generations=1, population=3, duplicate_retries=0), runs_dir=tmp_path)
     store = Store(tmp_path)
     cands = store.candidates(s.run_id)
     dup = [c for c in cands if c.status == "duplicate"]
     assert len(dup) == 1 and dup[0].reject_reason.startswith("duplicate of ")
     assert store.evaluations(dup[0].id) == []
+
+
+def test_a_duplicate_answer_is_asked_again_and_a_resume_replays_the_retry_from_the_cache(tmp_path):
+    same = [answer("return 2 * x", "double"), answer("return 2*x  # same thing", "double again"),
+            answer("return 3 * x", "triple")]
+    fake.script("coder", cycling(same))
+    s = evolve(cfg(generations=1, population=3, llm_concurrency=1), runs_dir=tmp_path)
+    store = Store(tmp_path)
+    cands = [c for c in store.candidates(s.run_id) if c.operator != "seed"]
+    assert [c.status for c in cands] == ["evaluated", "evaluated"] and "3 * x" in cands[1].code
+    assert s.stats.duplicate_retries == 1 and s.stats.llm_calls == 3
+    keys = paid_keys(store, s.run_id)
+    assert len(keys) == 3 == len(set(keys))
+    # The same run again in a fresh store that shares the call cache pays nothing: every attempt is a cache hit.
+    fake.script("coder", lambda m: pytest.fail("a cached attempt was paid again"))
+    again = evolve(cfg(generations=1, population=3, llm_concurrency=1), runs_dir=tmp_path)
+    assert again.stats.llm_calls == 0 and again.stats.cached_calls == 3
 
 
 @pytest.mark.parametrize("flags,reason,paid", [

@@ -205,7 +205,9 @@ def select_next_node(current_node, destination_node, unvisited_nodes, distance_m
 
 
 @pytest.mark.parametrize("body,needles", [
-    ("return current_node", ["already visited", "instance train50_00", "step 1 of 49", "node 0"]),
+    ("return current_node", ["already visited", "instance train50_00", "step 1 of 49", "node 0", "position"]),
+    ("return int(np.argmin(distance_matrix[current_node, unvisited_nodes]))",
+     ["already visited", "valid position in unvisited_nodes", "return unvisited_nodes["]),
     ("return destination_node", ["start/destination node"]),
     ("return int(unvisited_nodes[0]) if len(unvisited_nodes) > 5 else 3", ["step 45", "node 3", "already visited"]),
     ("return float(unvisited_nodes[0])", ["returned 1.0 of type float", "must return one int"]),

@@ -201,9 +201,14 @@ def construct(select_next_node, dist: np.ndarray, instance_id: str = "?") -> lis
             )
         if visited[node]:
             what = "already visited (it is the start/destination node)" if node == start else "already visited"
+            # The commonest slip of small models: np.argmin over unvisited_nodes gives a position, not a node.
+            hint = ""
+            if node < len(unvisited):
+                hint = (f"; {node} is a valid position in unvisited_nodes, so it may be an index into it "
+                        f"(e.g. from np.argmin): return unvisited_nodes[{node}] instead")
             raise InvalidSolution(
                 f"{where}: select_next_node returned node {node}, which is {what}; "
-                f"it must be one of unvisited_nodes"
+                f"it must be one of unvisited_nodes{hint}"
             )
         visited[node] = True
         tour.append(node)
