@@ -150,7 +150,7 @@ def test_custom_evaluate_fn_is_used(fresh):
     assert calls == ["train", "test", "train"]
 
 
-@pytest.mark.parametrize("name", ["binpack", "optimizer", "bbob"])
+@pytest.mark.parametrize("name", ["tsp", "binpack", "optimizer", "bbob"])
 def test_builtin_problems_pass_check(name):
     if name == "bbob":
         pytest.importorskip("ioh")
