@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -82,8 +83,6 @@ def evolve(
     def on_start(run_id: str, cfg: Any, prob: Any, backend: str) -> None:
         nonlocal live
         header["text"] = f"run {run_id} · {prob.name} · {cfg.strategy} · {cfg.model} · sandbox {backend}"
-        if backend == "process":
-            err_console.print("[yellow]warning: the 'process' sandbox does not isolate candidates[/yellow]")
         live = Live(console=console, refresh_per_second=4, transient=False)
         live.start()
 
@@ -97,6 +96,8 @@ def evolve(
     finally:
         if live is not None:
             live.stop()
+            if not console.is_terminal:
+                console.print()  # off a terminal, Live leaves its last frame without a line end
     from discover.problem import load_problem
     from discover.store import Store
 
@@ -222,12 +223,27 @@ def _register_extensions() -> None:
     from discover.prompting.commands import register as register_prompt
 
     register_prompt(app)
+    from discover.review.commands import register as register_review
+
+    register_review(app)
 
 
 _register_extensions()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Our own warnings (e.g. the unisolated 'process' sandbox) as one readable line; others as usual."""
+    if issubclass(category, RuntimeWarning) and "/discover/" in str(filename).replace("\\", "/"):
+        err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         app(standalone_mode=False)
     except DiscoverError as exc:
@@ -236,12 +252,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors etc.
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:  # usage errors etc.
+        # Matched by class name: typer may raise its vendored copy of click's exceptions, not click's own.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "ClickException" in kinds:
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if "Abort" in kinds:
             sys.exit(130)
         raise

@@ -41,6 +41,16 @@ def test_evolve_prints_results_and_where_the_run_is(tmp_path):
     assert f"stored in {tmp_path / 'runs' / 'discover.db'}" in out.stdout.replace("\n", "")
 
 
+def test_process_sandbox_warns_once_in_one_line(tmp_path):
+    out = run(EVOLVE[:3] + ["--model", "fake/cli", "--generations", "1", "--population", "2", "--sandbox", "process"],
+              tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if "isolate" in line]
+    assert lines == ["warning: the 'process' sandbox does NOT isolate candidates (rlimits and a process group only)"]
+    assert "RuntimeWarning" not in out.stderr and "sandbox process" in out.stdout
+    assert "\nStopped: all 1 generations done." in out.stdout  # on its own line after the progress table
+
+
 def _wait_for_candidates(tmp_path, n, proc, limit=60):
     deadline = time.time() + limit
     while time.time() < deadline:
@@ -101,6 +111,12 @@ def test_errors_are_one_line_with_an_exit_code(tmp_path, args, code, message):
     assert out.returncode == code, out.stderr
     assert out.stderr.strip().startswith(message), out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_are_short_not_tracebacks(tmp_path):
+    out = run(["evolve", "--problem", LINEAR, "extra-argument"], tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "unexpected extra argument" in out.stderr
 
 
 def test_corrupt_run_database_is_one_line(tmp_path):
