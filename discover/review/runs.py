@@ -1,0 +1,67 @@
+"""`discover runs`: one overview row per run (status, budget used, best scores)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from discover.review.problem_info import problem_info
+from discover.review.scores import from_evaluations
+from discover.store import RunRow, Store
+
+SCHEMA = "discover.runs/1"
+
+
+class RunOverview(BaseModel):
+    id: str
+    status: str                     # running | finished | stopped | crashed (running with a dead pid)
+    stop_reason: str | None
+    problem: str
+    kind: str
+    model: str
+    strategy: str
+    sandbox: str | None
+    created_at: float
+    updated_at: float
+    direction: str
+    generations_done: int | None    # highest generation (prompt runs: step) with a candidate
+    candidates: int
+    valid: int
+    llm_calls: int                  # paid calls (cache hits and failures excluded)
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    best_train: float | None
+    best_train_id: str | None
+    best_test: float | None         # mean over the problem's test sets, among candidates scored on all of them
+    best_test_id: str | None
+
+
+def overview(store: Store, run: RunRow) -> RunOverview:
+    info = problem_info(store, run)
+    cands = store.candidates(run.id)
+    valid = [c for c in cands if c.status == "evaluated" and c.valid]
+    best_train = min(valid, key=lambda c: (info.key(c.train_score), c.created_at), default=None)
+    best_test, best_test_id = None, None
+    for c in sorted(valid, key=lambda c: c.created_at):
+        mean = from_evaluations(store.evaluations(c.id, "test"), "test", info.test_sets).mean if info.test_sets else None
+        if info.better(mean, best_test):
+            best_test, best_test_id = mean, c.id
+    totals = store.run_llm_totals(run.id)
+    return RunOverview(
+        id=run.id, status=run.status, stop_reason=run.stop_reason, problem=run.problem, kind=run.kind, model=run.model,
+        strategy=run.strategy, sandbox=run.sandbox, created_at=run.created_at, updated_at=run.updated_at,
+        direction=info.direction, generations_done=max((c.generation for c in cands), default=None),
+        candidates=len(cands), valid=len(valid), llm_calls=int(totals["calls"]),
+        prompt_tokens=int(totals["prompt_tokens"]), completion_tokens=int(totals["completion_tokens"]),
+        cost_usd=float(totals["cost_usd"]), best_train=best_train.train_score if best_train else None,
+        best_train_id=best_train.id if best_train else None, best_test=best_test, best_test_id=best_test_id,
+    )
+
+
+def overviews(store: Store) -> list[RunOverview]:
+    """Oldest first, like the store keeps them."""
+    return [overview(store, r) for r in store.list_runs()]
+
+
+def runs_json(rows: list[RunOverview], runs_dir: str) -> dict:
+    return {"schema": SCHEMA, "runs_dir": runs_dir, "runs": [r.model_dump() for r in rows]}
