@@ -1,0 +1,307 @@
+"""Review commands: leaderboard, runs, show, lineage, export, report. Wired in by the CLI with
+`from discover.review.commands import register; register(app)`. Stored text (thoughts, feedback, errors) is printed
+with rich markup escaped; --json prints plain JSON with a `schema` field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from discover.errors import ConfigError, DiscoverError
+from discover.review.scores import fmt
+from discover.store import Store, default_runs_dir
+
+if TYPE_CHECKING:
+    from discover.review.leaderboard import Leaderboard
+
+console = Console()
+err_console = Console(stderr=True)
+SHORT = 8  # candidate ids shown in tables; any unique prefix works as an argument
+INSTANCES_SHOWN = 20
+KIND_LABEL = {"seed": "seed", "baseline": "base", "reference": "ref"}  # the rank column of unranked rows
+STATUS_STYLE = {"running": "cyan", "finished": "green", "stopped": "yellow", "crashed": "red"}
+
+RunsDir = typer.Option(None, "--runs-dir", envvar="DISCOVER_RUNS_DIR", help="Where runs are stored (default ./runs).")
+
+
+def _store(runs_dir: Path | None) -> Store:
+    """The existing store; StoreError (one line) if there is none or it is unreadable. Never creates one."""
+    return Store(runs_dir if runs_dir is not None else default_runs_dir(), create=False)
+
+
+def _store_with_runs(runs_dir: Path | None) -> Store | None:
+    """For listing commands: None (and a friendly line) when there is nothing to list."""
+    where = runs_dir if runs_dir is not None else default_runs_dir()
+    store = _store(where) if (where / "discover.db").exists() else None
+    if store is None or not store.list_runs():
+        err_console.print(f"no runs in {where} (start one with `discover evolve`, or pass --runs-dir)", highlight=False)
+        return None
+    return store
+
+
+# -- leaderboard -------------------------------------------------------------------------------------------
+def leaderboard(
+    problem: Optional[str] = typer.Option(None, "--problem", "-p", help="Only this problem (name, e.g. tsp or prompt:TASK)."),
+    split: str = typer.Option("test", help="Rank on: test, train, or one instance-set name."),
+    limit: int = typer.Option(20, min=1, help="Candidates shown per problem (baselines are always shown)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.leaderboard/1)."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Best candidates across all runs, ranked on held-out scores, with the seed and baselines as rows.
+    One table per problem unless --problem picks one."""
+    from discover.review.leaderboard import build_leaderboards, leaderboards_json
+
+    store = _store_with_runs(runs_dir)
+    boards = build_leaderboards(store, problem=problem, split=split, limit=limit) if store else []
+    if as_json:
+        print(json.dumps(leaderboards_json(boards, str(store.runs_dir if store else runs_dir or default_runs_dir())), indent=2))
+        return
+    for b in boards:
+        console.print(_leaderboard_table(b, console.width))
+        if b.note:
+            err_console.print(f"[yellow]note:[/yellow] {escape(b.note)}")
+
+
+def _leaderboard_table(b: Leaderboard, width: int) -> Table:
+    better = "lower" if b.direction == "minimize" else "higher"
+    unit = f"{b.unit}, " if b.unit else ""
+    train_col = b.split != "train"  # with --split train the set columns already are the train scores
+    numbers = [*b.instance_sets, *(["mean"] if len(b.instance_sets) > 1 else []), *(["train"] if train_col else [])]
+    columns: dict[str, list[str]] = {"#": [], "candidate": [], **{n: [] for n in numbers},
+                                     "run": [], "model": [], "strategy": [], "gen": [], "LLM $": [], "lines/chars": []}
+    for r in b.rows:
+        candidate = r.kind == "candidate"
+        columns["#"].append(str(r.rank) if r.rank else KIND_LABEL[r.kind])
+        columns["candidate"].append(escape(r.candidate_id[:SHORT] if r.candidate_id else r.name))
+        for s in b.instance_sets:
+            v, status = r.scores.get(s), r.statuses.get(s, "missing")
+            columns[s].append(fmt(v) if v is not None else ("" if status == "missing" else f"[red]{escape(status)}[/red]"))
+        if "mean" in columns:
+            columns["mean"].append(fmt(r.score))
+        if train_col:
+            columns["train"].append(fmt(r.train_score))
+        columns["run"].append(escape(r.run_id or ""))
+        columns["model"].append(escape(r.model or "") if candidate else "")
+        columns["strategy"].append(escape(r.strategy or "") if candidate else "")
+        columns["gen"].append("" if r.generation is None else str(r.generation))
+        columns["LLM $"].append("" if r.llm_cost_usd is None else f"{r.llm_cost_usd:.4f}")
+        columns["lines/chars"].append("" if r.code_lines is None else f"{r.code_lines}/{r.code_chars}")
+    # too wide for the terminal: leave out the least useful columns rather than squash the numbers
+    size = {name: max(Text.from_markup(c).cell_len for c in [name, *cells]) + 2 for name, cells in columns.items()}
+    for name in ("strategy", "model", "lines/chars", "LLM $", "gen", "run"):
+        if sum(size.values()) <= width:
+            break
+        del columns[name], size[name]
+    t = Table(title=f"{escape(b.problem)} · {b.split} ({escape(unit)}{better} is better)", box=box.SIMPLE_HEAD,
+              padding=(0, 1, 0, 0), pad_edge=False, title_justify="left", caption_justify="left",
+              caption="ranked on the mean over the sets; rows without all of them follow, by train score")
+    for name in columns:
+        t.add_column(escape(name), justify="left" if name in ("candidate", "run", "model", "strategy") else "right",
+                     no_wrap=True, overflow="ellipsis")
+    for i, r in enumerate(b.rows):
+        t.add_row(*(cells[i] for cells in columns.values()), style=None if r.kind == "candidate" else "dim")
+    return t
+
+
+# -- runs ----------------------------------------------------------------------------------------------------
+def runs(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.runs/1)."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """All runs, oldest first: status, budget used, best scores, why they stopped."""
+    from discover.review.runs import overviews, runs_json
+
+    store = _store_with_runs(runs_dir)
+    rows = overviews(store) if store else []
+    if as_json:
+        print(json.dumps(runs_json(rows, str(store.runs_dir if store else runs_dir or default_runs_dir())), indent=2))
+        return
+    if not rows:
+        return
+    t = Table(title=f"runs in {escape(str(store.runs_dir))}")
+    for col in ("run", "status", "problem", "model", "strategy", "gens", "candidates", "LLM calls", "tokens", "cost $",
+                "best train", "best test", "stop reason"):
+        t.add_column(col, justify="right" if col in ("gens", "candidates", "LLM calls", "tokens", "cost $", "best train",
+                                                     "best test") else "left",
+                     max_width=40 if col == "stop reason" else (28 if col == "model" else None), overflow="fold")
+    for r in rows:
+        style = STATUS_STYLE.get(r.status, "")
+        t.add_row(r.id, f"[{style}]{r.status}[/{style}]" if style else escape(r.status), escape(r.problem), escape(r.model),
+                  escape(r.strategy), "" if r.generations_done is None else str(r.generations_done),
+                  f"{r.candidates} ({r.valid} valid)", str(r.llm_calls), f"{r.prompt_tokens + r.completion_tokens:,}",
+                  f"{r.cost_usd:.4f}", fmt(r.best_train), fmt(r.best_test), escape(r.stop_reason or ""))
+    console.print(t)
+
+
+# -- show ------------------------------------------------------------------------------------------------------
+def show(
+    candidate_id: str = typer.Argument(..., metavar="ID", help="Candidate id or a unique prefix."),
+    diff: bool = typer.Option(False, "--diff", help="Also the unified diff against its first parent."),
+    all_instances: bool = typer.Option(False, "--all", help=f"Every per-instance score (default: the first {INSTANCES_SHOWN} per set)."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """One candidate: code, thought, operator, parents, status, scores per instance set and instance, feedback."""
+    from discover.review.inspect import detail, diff_to_parent
+
+    store = _store(runs_dir)
+    d = detail(store, candidate_id)
+    c, info = d.candidate, d.info
+    state = c.status + ("" if c.status != "evaluated" else (" · valid" if c.valid else " · not valid"))
+    console.print(f"[bold]candidate {c.id}[/bold] · run {d.run.id} · {escape(d.run.problem)} · {escape(d.run.model)}",
+                  highlight=False)
+    console.print(f"operator {escape(c.operator)} · generation {c.generation} · parents {', '.join(c.parent_ids) or 'none'} · "
+                  f"{escape(state)}" + (f" · [red]{escape(c.reject_reason)}[/red]" if c.reject_reason else ""), highlight=False)
+    console.print(f"train {fmt(d.train_mean)} · test {fmt(d.test_mean)} ({escape(info.direction)} {escape(info.unit)})",
+                  highlight=False)
+    if c.thought:
+        console.print(Text("Thought: ", style="bold") + Text(c.thought))
+    if info.kind == "prompt":
+        console.print(Panel(Text(c.code or "(empty instruction)"), title="instruction", title_align="left"))
+    else:
+        console.print(Syntax(c.code, "python", line_numbers=True, word_wrap=True))
+    if d.evaluations:
+        t = Table(title="evaluations")
+        for col in ("split", "instance set", "status", "score", "instances", "time s", "error"):
+            t.add_column(col, justify="right" if col in ("score", "instances", "time s") else "left")
+        for e in d.evaluations:
+            t.add_row(e.split, escape(e.instance_set), e.status if e.status == "ok" else f"[red]{escape(e.status)}[/red]",
+                      fmt(e.score), str(len(e.instances)), "" if e.duration_s is None else f"{e.duration_s:.2f}",
+                      escape(e.error or ""))
+        console.print(t)
+        for e in d.evaluations:
+            if e.instances:
+                console.print(_instances_table(e, all_instances))
+    if d.feedback:
+        console.print(Panel(Text(d.feedback), title="feedback it received", title_align="left"))
+    if diff:
+        text = diff_to_parent(store, c)
+        if text is None:
+            console.print("no parent to diff against", style="dim")
+        elif not text:
+            console.print("same code as its first parent", style="dim")
+        else:
+            console.print(Syntax(text, "diff"))
+
+
+def _instances_table(e, all_instances: bool) -> Table:
+    items = list(e.instances.items())
+    shown = items if all_instances else items[:INSTANCES_SHOWN]
+    metrics = [k for k in dict.fromkeys(k for _, m in shown if isinstance(m, dict) for k in m) if k != "score"]
+    more = len(items) - len(shown)
+    console.print(f"[bold]{e.split} / {escape(e.instance_set)}[/bold] per instance"
+                  + (f" (first {len(shown)} of {len(items)}; --all shows every one)" if more else ""), highlight=False)
+    t = Table()
+    t.add_column("instance")
+    t.add_column("score", justify="right")
+    for k in metrics:
+        t.add_column(escape(k), max_width=40, overflow="ellipsis")
+    for name, m in shown:
+        m = m if isinstance(m, dict) else {"score": m}
+        score = m.get("score")
+        t.add_row(escape(name), fmt(score) if isinstance(score, (int, float)) else escape(str(score)),
+                  *(escape(" ".join(str(m.get(k, "")).split())) for k in metrics))
+    return t
+
+
+# -- lineage ---------------------------------------------------------------------------------------------------
+def lineage(
+    candidate_id: str = typer.Argument(..., metavar="ID", help="Candidate id or a unique prefix."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Ancestry of a candidate: parents (two for crossover), their parents, ... with operators and scores."""
+    from discover.review.inspect import lineage as build
+
+    root = build(_store(runs_dir), candidate_id)
+
+    def label(n) -> str:
+        if n.candidate is None:
+            return f"{n.id} [dim](not in the store)[/dim]"
+        c = n.candidate
+        text = (f"[bold]{c.id}[/bold] {escape(c.operator)} · gen {c.generation} · train {fmt(c.train_score)}"
+                + (f" · test {fmt(n.test_mean)}" if n.test_mean is not None else ""))
+        if c.thought:
+            thought = " ".join(c.thought.split())
+            text += f" · [dim]{escape(thought[:80] + ('…' if len(thought) > 80 else ''))}[/dim]"
+        return text + (" [dim](shown above)[/dim]" if n.repeated else "")
+
+    def grow(tree: Tree, n) -> None:
+        for p in n.parents:
+            grow(tree.add(label(p)), p)
+
+    tree = Tree(label(root))
+    grow(tree, root)
+    console.print(tree, highlight=False)
+
+
+# -- export ------------------------------------------------------------------------------------------------------
+def export(
+    candidate_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Candidate id or a unique prefix."),
+    best: bool = typer.Option(False, "--best", help="The leaderboard's top candidate instead of an ID."),
+    problem: Optional[str] = typer.Option(None, "--problem", "-p", help="With --best: which problem (needed if several)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: print it)."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Write a candidate as a standalone, importable Python file with a header saying where it came from."""
+    from discover.review.export import export_text
+    from discover.review.inspect import detail
+    from discover.review.leaderboard import build_leaderboards
+
+    if (candidate_id is None) == (not best):
+        raise ConfigError("give a candidate ID or --best (not both)")
+    store = _store(runs_dir)
+    if best:
+        boards = build_leaderboards(store, problem=problem)
+        if len(boards) > 1:
+            raise ConfigError(f"runs of several problems ({', '.join(b.problem for b in boards)}): pass --problem")
+        top = boards[0].candidates if boards else []
+        if not top:
+            raise DiscoverError(f"no valid candidate for {problem or 'any problem'} in {store.runs_dir}")
+        candidate_id = top[0].candidate_id
+    d = detail(store, candidate_id)  # type: ignore[arg-type]
+    text = export_text(d)
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise DiscoverError(f"cannot write {output}: {exc.strerror}", path=str(output)) from exc
+    err_console.print(f"wrote {output} (candidate {d.candidate.id}, {escape(d.run.problem)}, train {fmt(d.train_mean)}, "
+                      f"test {fmt(d.test_mean)})", highlight=False)
+
+
+# -- report --------------------------------------------------------------------------------------------------------
+def report(
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id or a unique prefix."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default: RUNS_DIR/report-RUN_ID.html)."),
+    open_: bool = typer.Option(False, "--open", help="Open it in the default browser."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """One self-contained HTML file (works offline): progress charts, outcomes per generation, leaderboard with
+    baselines, the best candidate's code and lineage, LLM cost and tokens, run configuration."""
+    from discover.review.report import write_report
+
+    path = write_report(_store(runs_dir), run_id, output)
+    console.print(f"wrote {path}", highlight=False)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the review commands to the CLI app."""
+    for name, fn in (("leaderboard", leaderboard), ("runs", runs), ("show", show), ("lineage", lineage),
+                     ("export", export), ("report", report)):
+        app.command(name)(fn)
