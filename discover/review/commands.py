@@ -59,7 +59,10 @@ def leaderboard(
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Best candidates across all runs, ranked on held-out scores, with the seed and baselines as rows.
-    One table per problem unless --problem picks one."""
+
+    One table per problem unless --problem picks one. Ranked on the mean over the split's instance sets; candidates
+    without a score on all of them follow, by train score; ties go to the better train score, then the earlier find.
+    Code found more than once is listed once."""
     from discover.review.leaderboard import build_leaderboards, leaderboards_json
 
     store = _store_with_runs(runs_dir)
@@ -67,7 +70,9 @@ def leaderboard(
     if as_json:
         print(json.dumps(leaderboards_json(boards, str(store.runs_dir if store else runs_dir or default_runs_dir())), indent=2))
         return
-    for b in boards:
+    for i, b in enumerate(boards):
+        if i:
+            console.print()
         console.print(_leaderboard_table(b, console.width))
         if b.note:
             err_console.print(f"[yellow]note:[/yellow] {escape(b.note)}")
@@ -97,20 +102,35 @@ def _leaderboard_table(b: Leaderboard, width: int) -> Table:
         columns["gen"].append("" if r.generation is None else str(r.generation))
         columns["LLM $"].append("" if r.llm_cost_usd is None else f"{r.llm_cost_usd:.4f}")
         columns["lines/chars"].append("" if r.code_lines is None else f"{r.code_lines}/{r.code_chars}")
-    # too wide for the terminal: leave out the least useful columns rather than squash the numbers
+    return _fitted_table(f"{escape(b.problem)} · {b.split} ({escape(unit)}{better} is better)", columns,
+                         drop=("strategy", "model", "lines/chars", "LLM $", "gen", "run"), width=width,
+                         left=("candidate", "run", "model", "strategy"),
+                         row_styles=[None if r.kind == "candidate" else "dim" for r in b.rows],
+                         caption="ranked on the mean over the sets; rows without all of them follow, by train score")
+
+
+def _fitted_table(title: str, columns: dict[str, list[str]], *, drop: tuple[str, ...], width: int,
+                  left: tuple[str, ...], row_styles: list[str | None] | None = None, caption: str | None = None,
+                  flexible: str | None = None, flexible_min: int = 24) -> Table:
+    """A compact table whose cells never wrap (numbers and ids stay whole): when it is wider than the terminal,
+    the columns in `drop` are left out in that order. Only the `flexible` column (free text) wraps."""
     size = {name: max(Text.from_markup(c).cell_len for c in [name, *cells]) + 2 for name, cells in columns.items()}
-    for name in ("strategy", "model", "lines/chars", "LLM $", "gen", "run"):
+    if flexible in size:
+        size[flexible] = min(size[flexible], flexible_min)
+    columns = dict(columns)
+    for name in drop:
         if sum(size.values()) <= width:
             break
-        del columns[name], size[name]
-    t = Table(title=f"{escape(b.problem)} · {b.split} ({escape(unit)}{better} is better)", box=box.SIMPLE_HEAD,
-              padding=(0, 1, 0, 0), pad_edge=False, title_justify="left", caption_justify="left",
-              caption="ranked on the mean over the sets; rows without all of them follow, by train score")
+        columns.pop(name, None)
+        size.pop(name, None)
+    t = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False, title_justify="left",
+              caption=caption, caption_justify="left")
     for name in columns:
-        t.add_column(escape(name), justify="left" if name in ("candidate", "run", "model", "strategy") else "right",
-                     no_wrap=True, overflow="ellipsis")
-    for i, r in enumerate(b.rows):
-        t.add_row(*(cells[i] for cells in columns.values()), style=None if r.kind == "candidate" else "dim")
+        t.add_column(escape(name), justify="left" if name in left or name == flexible else "right",
+                     no_wrap=name != flexible, overflow="fold" if name == flexible else "ellipsis")
+    n = len(next(iter(columns.values()), []))
+    for i in range(n):
+        t.add_row(*(cells[i] for cells in columns.values()), style=row_styles[i] if row_styles else None)
     return t
 
 
@@ -129,19 +149,22 @@ def runs(
         return
     if not rows:
         return
-    t = Table(title=f"runs in {escape(str(store.runs_dir))}")
-    for col in ("run", "status", "problem", "model", "strategy", "gens", "candidates", "LLM calls", "tokens", "cost $",
-                "best train", "best test", "stop reason"):
-        t.add_column(col, justify="right" if col in ("gens", "candidates", "LLM calls", "tokens", "cost $", "best train",
-                                                     "best test") else "left",
-                     max_width=40 if col == "stop reason" else (28 if col == "model" else None), overflow="fold")
-    for r in rows:
-        style = STATUS_STYLE.get(r.status, "")
-        t.add_row(r.id, f"[{style}]{r.status}[/{style}]" if style else escape(r.status), escape(r.problem), escape(r.model),
-                  escape(r.strategy), "" if r.generations_done is None else str(r.generations_done),
-                  f"{r.candidates} ({r.valid} valid)", str(r.llm_calls), f"{r.prompt_tokens + r.completion_tokens:,}",
-                  f"{r.cost_usd:.4f}", fmt(r.best_train), fmt(r.best_test), escape(r.stop_reason or ""))
-    console.print(t)
+    def status(r) -> str:
+        style = STATUS_STYLE.get(r.status)
+        return f"[{style}]{r.status}[/{style}]" if style else escape(r.status)
+
+    columns = {
+        "run": [r.id for r in rows], "status": [status(r) for r in rows], "problem": [escape(r.problem) for r in rows],
+        "model": [escape(r.model) for r in rows], "strategy": [escape(r.strategy) for r in rows],
+        "gens": ["" if r.generations_done is None else str(r.generations_done) for r in rows],
+        "candidates": [f"{r.candidates} ({r.valid} valid)" for r in rows], "LLM calls": [str(r.llm_calls) for r in rows],
+        "tokens": [f"{r.prompt_tokens + r.completion_tokens:,}" for r in rows], "cost $": [f"{r.cost_usd:.4f}" for r in rows],
+        "best train": [fmt(r.best_train) for r in rows], "best test": [fmt(r.best_test) for r in rows],
+        "stop reason": [escape(r.stop_reason or "") for r in rows],
+    }
+    console.print(_fitted_table(f"runs in {escape(str(store.runs_dir))}", columns, width=console.width,
+                                drop=("tokens", "strategy", "gens", "candidates", "model", "cost $", "stop reason"),
+                                left=("run", "status", "problem", "model", "strategy"), flexible="stop reason"))
 
 
 # -- show ------------------------------------------------------------------------------------------------------
@@ -246,7 +269,7 @@ def lineage(
 
 # -- export ------------------------------------------------------------------------------------------------------
 def export(
-    candidate_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Candidate id or a unique prefix."),
+    candidate_id: Optional[str] = typer.Argument(None, metavar="ID", help="Candidate id or a unique prefix."),
     best: bool = typer.Option(False, "--best", help="The leaderboard's top candidate instead of an ID."),
     problem: Optional[str] = typer.Option(None, "--problem", "-p", help="With --best: which problem (needed if several)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: print it)."),
@@ -278,7 +301,7 @@ def export(
     except OSError as exc:
         raise DiscoverError(f"cannot write {output}: {exc.strerror}", path=str(output)) from exc
     err_console.print(f"wrote {output} (candidate {d.candidate.id}, {escape(d.run.problem)}, train {fmt(d.train_mean)}, "
-                      f"test {fmt(d.test_mean)})", highlight=False)
+                      f"test {fmt(d.test_mean)})", highlight=False, soft_wrap=True)
 
 
 # -- report --------------------------------------------------------------------------------------------------------
@@ -288,12 +311,14 @@ def report(
     open_: bool = typer.Option(False, "--open", help="Open it in the default browser."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
-    """One self-contained HTML file (works offline): progress charts, outcomes per generation, leaderboard with
-    baselines, the best candidate's code and lineage, LLM cost and tokens, run configuration."""
+    """Write one self-contained HTML report of a run (works offline).
+
+    Best score by generation and by LLM calls, outcomes per generation, the run's leaderboard with baselines, the
+    best candidate's code, feedback and lineage, LLM cost and tokens, the run configuration."""
     from discover.review.report import write_report
 
     path = write_report(_store(runs_dir), run_id, output)
-    console.print(f"wrote {path}", highlight=False)
+    console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # a path stays on one line, copy-pasteable
     if open_:
         import webbrowser
 
