@@ -140,3 +140,18 @@ def test_lineage_tree_lists_parents_with_operators_and_scores(built):
         parent = store.get_candidate(pid)
         assert any(f"{pid} {parent.operator} · gen {parent.generation}" in line for line in lines[1:])
     assert any(line.lstrip("│ ").startswith(("└── ", "├── ")) for line in lines[1:])
+
+
+def test_show_prompt_candidate_instruction_and_all_instances(built):
+    from discover.store import Store
+
+    store = Store(built.runs_dir, create=False)
+    best = max((c for c in store.candidates(built.run_prompt) if c.valid), key=lambda c: c.train_score)
+    train = next(e for e in store.evaluations(best.id, "train") if e.instance_set == "train")
+    out = cli(["show", best.id], built.runs_dir)
+    assert "instruction" in out.stdout and best.code in out.stdout
+    assert f"train / train per instance (first 10 of {len(train.instances)};" in out.stdout
+    full = cli(["show", best.id, "--all"], built.runs_dir).stdout
+    assert "first 10" not in full
+    section = full.split("train / train per instance")[1].split("test / test per instance")[0]
+    assert [line.split()[0] for line in section.splitlines()[3:] if line.strip()] == list(train.instances)

@@ -67,6 +67,12 @@ def test_prompt_run_report_shows_the_instruction(built, tmp_path):
     assert 'class="instruction"' in html and "Answer with the opposite of the word" in html
 
 
+def test_run_without_candidates_still_reports(built, tmp_path):
+    html = write_report(Store(built.runs_dir, create=False), built.run_crashed, tmp_path / "c.html").read_text()
+    assert "crashed" in html and html.count("no scored candidates") == 2 and "No valid candidate." in html
+    assert 'id="best"' not in html and "zero (baseline)" in html
+
+
 def test_cli_default_path_and_open(built, tmp_path, monkeypatch):
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 SHORT = 8  # candidate ids shown in tables; any unique prefix works as an argument
-INSTANCES_SHOWN = 20
+INSTANCES_SHOWN = 10
 KIND_LABEL = {"seed": "seed", "baseline": "base", "reference": "ref"}  # the rank column of unranked rows
 STATUS_STYLE = {"running": "cyan", "finished": "green", "stopped": "yellow", "crashed": "red"}
 
@@ -194,7 +194,7 @@ def show(
     else:
         console.print(Syntax(c.code, "python", line_numbers=True, word_wrap=True))
     if d.evaluations:
-        t = Table(title="evaluations")
+        t = Table(title="evaluations", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for col in ("split", "instance set", "status", "score", "instances", "time s", "error"):
             t.add_column(col, justify="right" if col in ("score", "instances", "time s") else "left")
         for e in d.evaluations:
@@ -220,21 +220,28 @@ def show(
 def _instances_table(e, all_instances: bool) -> Table:
     items = list(e.instances.items())
     shown = items if all_instances else items[:INSTANCES_SHOWN]
-    metrics = [k for k in dict.fromkeys(k for _, m in shown if isinstance(m, dict) for k in m) if k != "score"]
+    metrics = list(dict.fromkeys(k for _, m in shown if isinstance(m, dict) for k in m))
+    metrics = ["score", *(k for k in metrics if k != "score")]
     more = len(items) - len(shown)
     console.print(f"[bold]{e.split} / {escape(e.instance_set)}[/bold] per instance"
                   + (f" (first {len(shown)} of {len(items)}; --all shows every one)" if more else ""), highlight=False)
-    t = Table()
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     t.add_column("instance")
-    t.add_column("score", justify="right")
+    rows = [(name, m if isinstance(m, dict) else {"score": m}) for name, m in shown]
     for k in metrics:
-        t.add_column(escape(k), max_width=40, overflow="ellipsis")
-    for name, m in shown:
-        m = m if isinstance(m, dict) else {"score": m}
-        score = m.get("score")
-        t.add_row(escape(name), fmt(score) if isinstance(score, (int, float)) else escape(str(score)),
-                  *(escape(" ".join(str(m.get(k, "")).split())) for k in metrics))
+        numeric = all(isinstance(m.get(k), (int, float)) or m.get(k) is None for _, m in rows)
+        t.add_column(escape(k), justify="right" if numeric else "left", max_width=40, overflow="ellipsis")
+    for name, m in rows:
+        t.add_row(escape(name), *(_metric(m.get(k)) for k in metrics))
     return t
+
+
+def _metric(v: object) -> str:
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v)
+    if isinstance(v, (int, float)):
+        return fmt(v, 6)
+    return escape(" ".join(str(v).split()))  # model outputs etc.: one line, markup-escaped
 
 
 # -- lineage ---------------------------------------------------------------------------------------------------

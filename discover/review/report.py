@@ -238,7 +238,8 @@ def render(d: ReportData) -> str:
     step = "step" if info.kind == "prompt" else "generation"
     tokens = ov.prompt_tokens + ov.completion_tokens
     stats = [("status", escape(ov.status)), ("best test", fmt(ov.best_test)), ("best train", fmt(ov.best_train)),
-             ("candidates", f"{ov.candidates} ({ov.valid} valid)"), (f"{step}s", str(ov.generations_done)),
+             ("candidates", f"{ov.candidates} ({ov.valid} valid)"),
+             (f"{step}s", "—" if ov.generations_done is None else str(ov.generations_done)),
              ("paid LLM calls", str(ov.llm_calls)), ("tokens", f"{tokens:,}"), ("LLM cost", f"${ov.cost_usd:.4f}")]
     outcome_rows = [("", [escape(str(g)), *[str(s[n]) for n, _ in used], str(sum(s.values()))]) for g, s in zip(gens, stacks)]
     best = d.best
@@ -277,7 +278,7 @@ def render(d: ReportData) -> str:
 <h2>Leaderboard</h2>
 <section class="card" id="leaderboard">{_leaderboard_html(d)}</section>
 <h2>Best candidate</h2>
-<section class="card" id="best">{best_facts}</section>
+{f'<section class="card" id="best">{best_facts}</section>' if best_facts else ""}
 <section class="card" id="best-code">{code}</section>
 {f'<section class="card" id="best-feedback"><b>Feedback it received</b><pre class="feedback">{escape(d.best_feedback)}</pre></section>' if d.best_feedback else ""}
 <h2>Lineage of the best</h2>
