@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -242,8 +243,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_showwarning = warnings.showwarning
 
 
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
     warnings.showwarning = _show_warning
+    # SIGTERM (kill, CI timeouts, docker stop) stops a run as cleanly as Ctrl-C; and Ctrl-C works even where the
+    # shell started us with SIGINT ignored (background jobs of a non-interactive shell).
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app(standalone_mode=False)
     except DiscoverError as exc:

@@ -70,8 +70,8 @@ def evolve(config: RunConfig, *, runs_dir: Path | None = None, resume: str | Non
                 return reason, await evo.score_test()
 
             reason, test_scores = asyncio.run(main())
-    except KeyboardInterrupt:
-        store.set_run_status(run_id, "stopped", "interrupted (Ctrl-C)")
+    except KeyboardInterrupt as exc:
+        store.set_run_status(run_id, "stopped", f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})")
         raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover evolve --resume {run_id}",
                           run_id=run_id) from None
     except DiscoverError as exc:  # e.g. the LLM provider keeps failing: a clean stop, resumable

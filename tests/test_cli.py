@@ -64,19 +64,23 @@ def _wait_for_candidates(tmp_path, n, proc, limit=60):
     raise AssertionError("run made no progress")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_ctrl_c_and_kill_mid_run_then_resume(tmp_path, sig):
+    # Started the way a non-interactive shell starts a background job: with SIGINT ignored. Ctrl-C must still work.
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sig == signal.SIGINT else None
     proc = subprocess.Popen(DISCOVER + EVOLVE + ["--generations", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env(tmp_path, FAKE_DELAY_S="0.3"), cwd=tmp_path)
+                            text=True, env=env(tmp_path, FAKE_DELAY_S="0.3"), cwd=tmp_path, preexec_fn=ignore_sigint)
     run_id = _wait_for_candidates(tmp_path, 4, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     store = Store(tmp_path / "runs")
     kept = store.candidates(run_id)
-    if sig == signal.SIGINT:
+    if sig in (signal.SIGINT, signal.SIGTERM):
         assert proc.returncode == 130
         assert f"Resume with: discover evolve --resume {run_id}" in " ".join(err.split())
-        assert store.get_run(run_id).status == "stopped"
+        stopped = store.get_run(run_id)
+        assert stopped.status == "stopped" and stopped.stop_reason == (
+            "interrupted (Ctrl-C)" if sig == signal.SIGINT else "interrupted (SIGTERM)")
     else:
         assert store.get_run(run_id).status == "crashed"
     out = run(["evolve", "--resume", run_id[:12]], tmp_path)
