@@ -18,6 +18,7 @@ from discover.feedback import Outcome, Reference, candidate_feedback, lessons
 from discover.problem import Problem
 from discover.store import CandidateRow, Store
 from discover.strategies import CandidateView, SlotContext, make_strategy
+from discover.strategies.base import render
 
 SLOT_STRIDE = 1000
 DUPLICATE_STRIDE = 100_000_000  # sample-index offset of a re-ask after a duplicate answer
@@ -56,6 +57,15 @@ class RunSummary:
     seed_id: str | None
     test_scores: dict[str, dict[str, float | None]]  # candidate id -> instance set -> score
     stats: RunStats
+
+
+def _ask_for_something_new(messages: list[dict]) -> list[dict]:
+    """The proposal's messages with a note that the last answer repeated existing code (models tend to copy a
+    parent verbatim, and a new sample of the same prompt often copies it again)."""
+    out = [dict(m) for m in messages]
+    user = max(i for i, m in enumerate(out) if m["role"] == "user")
+    out[user]["content"] += "\n\n" + render("duplicate_retry.txt").strip()
+    return out
 
 
 class Evolution:
@@ -185,12 +195,15 @@ class Evolution:
         self.candidates[cid] = row
         return row
 
-    async def _ask(self, proposal, sample_index: int):
+    async def _ask(self, proposal, sample_index: int, messages: list[dict] | None = None):
         """One LLM call for a proposal; None when the budget or the provider stops it (recorded in stats)."""
+        # A prefilled answer is an open code block: stopping at its closing fence skips the prose and demo code
+        # small models add after it, which on a CPU model costs as much time as the function itself.
+        stop = ["\n```"] if proposal.prefix else None
         try:
             resp = await self.gateway.complete(
-                model=self.config.model, messages=proposal.messages, temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens, sample_index=sample_index, role="propose",
+                model=self.config.model, messages=messages or proposal.messages, temperature=self.config.temperature,
+                max_tokens=self.config.max_tokens, sample_index=sample_index, role="propose", stop=stop,
             )
         except BudgetExhausted as exc:
             self.stop_reason = self.stop_reason or str(exc)
@@ -225,7 +238,7 @@ class Evolution:
             # Each attempt has its own sample index, so its response is cached under its own key and a resumed
             # run replays the same attempts without paying again.
             sample_index = gen * SLOT_STRIDE + slot + attempt * DUPLICATE_STRIDE
-            resp = await self._ask(proposal, sample_index)
+            resp = await self._ask(proposal, sample_index, _ask_for_something_new(proposal.messages) if attempt else None)
             if resp is None:
                 return
             try:

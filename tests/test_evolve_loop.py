@@ -101,12 +101,15 @@ def test_duplicates_are_not_re_evaluated(tmp_path):
 def test_a_duplicate_answer_is_asked_again_and_a_resume_replays_the_retry_from_the_cache(tmp_path):
     same = [answer("return 2 * x", "double"), answer("return 2*x  # same thing", "double again"),
             answer("return 3 * x", "triple")]
-    fake.script("coder", cycling(same))
+    seen = []
+    respond = cycling(same)
+    fake.script("coder", lambda m: (seen.append(m), respond(m))[1])
     s = evolve(cfg(generations=1, population=3, llm_concurrency=1), runs_dir=tmp_path)
     store = Store(tmp_path)
     cands = [c for c in store.candidates(s.run_id) if c.operator != "seed"]
     assert [c.status for c in cands] == ["evaluated", "evaluated"] and "3 * x" in cands[1].code
     assert s.stats.duplicate_retries == 1 and s.stats.llm_calls == 3
+    assert "repeated an existing heuristic" in seen[2][-1]["content"] and "repeated" not in seen[1][-1]["content"]
     keys = paid_keys(store, s.run_id)
     assert len(keys) == 3 == len(set(keys))
     # The same run again in a fresh store that shares the call cache pays nothing: every attempt is a cache hit.
@@ -214,3 +217,23 @@ def test_a_provider_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
         evolve(cfg(llm_retries=0), runs_dir=tmp_path)
     run = Store(tmp_path).list_runs()[0]
     assert run.status == "stopped" and "failed after" in run.stop_reason
+
+
+def test_prefilled_prompts_state_the_signature_once_and_stop_at_the_closing_fence(tmp_path):
+    seen = []
+
+    def respond(messages):
+        seen.append(messages)
+        n = len(seen)
+        return f"    # Idea: scale by {n}\n    return {n} * x\n```\nExample usage:\nprint(solve(2))\n"
+
+    fake.script("coder", respond)
+    s = evolve(cfg(generations=1, population=3, prefill="on"), runs_dir=tmp_path)
+    system, user, prefill = seen[0]
+    assert prefill["role"] == "assistant" and "def solve(x" in prefill["content"]
+    assert "def solve" not in user["content"]  # the signature and docstring are in the prefilled answer only
+    cands = [c for c in Store(tmp_path).candidates(s.run_id) if c.operator != "seed"]
+    assert cands and all(c.status == "evaluated" and "Example" not in c.code for c in cands)
+    assert cands[0].thought == "scale by 1"
+    calls = list(Store(tmp_path).llm_calls(s.run_id))
+    assert calls and all(json.loads(r["params"])["stop"] == ["\n```"] and "Example" not in r["response"] for r in calls)

@@ -120,7 +120,10 @@ class FakeLLM(CustomLLM):
                 return s, Fail("server", f"fake script {name!r} ran out of responses")
             return s, s.steps.pop(0)
 
-    def _response(self, model: str, messages: list[dict[str, Any]], text: str) -> ModelResponse:
+    def _response(self, model: str, messages: list[dict[str, Any]], text: str, kwargs: dict[str, Any]) -> ModelResponse:
+        stop = (kwargs.get("optional_params") or {}).get("stop") or []
+        for marker in [stop] if isinstance(stop, str) else stop:  # like a real model: the text ends before a stop string
+            text = text.split(marker, 1)[0]
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return ModelResponse(
             model=model, choices=[{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -134,7 +137,7 @@ class FakeLLM(CustomLLM):
             time.sleep(s.delay_s)
         if isinstance(step, Fail):
             _raise(step, model)
-        return self._response(model, messages, step)
+        return self._response(model, messages, step, kwargs)
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
         s, step = self._next(model, messages)
@@ -146,4 +149,4 @@ class FakeLLM(CustomLLM):
             s.stats.in_flight -= 1
         if isinstance(step, Fail):
             _raise(step, model)
-        return self._response(model, messages, step)
+        return self._response(model, messages, step, kwargs)

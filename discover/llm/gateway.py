@@ -124,10 +124,13 @@ class Gateway:
 
     async def complete(self, model: str, messages: list[dict[str, Any]], temperature: float = 0.8,
                        max_tokens: int = 700, sample_index: int = 0, role: str = "propose",
-                       timeout_s: float | None = None) -> LLMResponse:
+                       timeout_s: float | None = None, stop: list[str] | None = None) -> LLMResponse:
         """One completion. A trailing assistant message is a prefix the model continues; the text excludes it.
-        `timeout_s` overrides the gateway's per-call timeout (not part of the cache key)."""
-        params = {"temperature": temperature, "max_tokens": max_tokens}
+        `stop` ends the text before the first of these strings. `timeout_s` overrides the gateway's per-call
+        timeout (not part of the cache key)."""
+        params: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        if stop:
+            params["stop"] = list(stop)
         key = call_key(model, messages, params, sample_index)
         hit = self.call_log.get_cached(key)
         if hit is not None:

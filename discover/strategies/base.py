@@ -57,8 +57,12 @@ def render(name: str, **values: object) -> str:
     return template(name).safe_substitute({k: str(v) for k, v in values.items()}).strip() + "\n"
 
 
-def task_block(problem: Problem) -> str:
+def task_block(problem: Problem, prefill: bool = False) -> str:
     spec = problem.spec
+    if prefill:  # the signature and docstring open the answer: do not spend prompt tokens on them twice
+        return render("task_prefill.txt", description=spec.description.strip(), entry_name=spec.entry.name,
+                      direction_word="lower is better" if problem.minimize else "higher is better",
+                      unit=spec.score.unit or "score").strip()
     return render(
         "task.txt",
         description=spec.description.strip(),

@@ -30,7 +30,7 @@ class EoHStrategy:
         op = self.operator_for(ctx)
         parents = rank_select(ctx.population, PARENTS_PER_OPERATOR[op], ctx.rng)
         parents_text = "\n".join(candidate_block(p, f"{i + 1}") for i, p in enumerate(parents))
-        user = render(f"eoh/{op}.txt", task=task_block(ctx.problem), parents=parents_text, count=len(parents),
+        user = render(f"eoh/{op}.txt", task=task_block(ctx.problem, ctx.prefill), parents=parents_text, count=len(parents),
                       lessons=lessons_block(ctx.lessons))
         messages, prefix = build_messages(ctx, user)
         return Proposal(operator=op, parents=parents, messages=messages, prefix=prefix)

@@ -21,6 +21,6 @@ class OPROStrategy:
         history = "\n".join(
             candidate_block(c, f"{i + 1}", with_feedback=(c is ascending[-1])) for i, c in enumerate(ascending)
         ) if ascending else "(none yet)"
-        user = render("opro.txt", task=task_block(ctx.problem), history=history, lessons=lessons_block(ctx.lessons))
+        user = render("opro.txt", task=task_block(ctx.problem, ctx.prefill), history=history, lessons=lessons_block(ctx.lessons))
         messages, prefix = build_messages(ctx, user)
         return Proposal(operator="opro", parents=shown[:1], messages=messages, prefix=prefix)
