@@ -24,6 +24,7 @@ class Entry(BaseModel):
 class Score(BaseModel):
     direction: Literal["minimize", "maximize"]
     unit: str = ""
+    optimum: float | None = None  # the score of an optimal solution where one is known (0 for a gap to optimal)
 
 
 class Limits(BaseModel):

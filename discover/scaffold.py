@@ -56,6 +56,7 @@ imports = "import numpy as np"   # what the function may assume is already impor
 [score]
 direction = "minimize" # or "maximize"
 unit = "% of optimal value missed"
+optimum = 0.0 # the score of an optimal solution, if known: shown as a reference row in the leaderboard
 
 [limits]
 timeout_s = 30         # wall clock for one evaluate() call on one instance set

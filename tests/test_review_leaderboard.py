@@ -98,7 +98,9 @@ def test_same_store_gives_the_same_order_every_time(store):
 def test_limit_keeps_the_top_candidates_and_every_baseline(store):
     b = board(store, "linear", limit=2)
     assert [r.rank for r in b.candidates] == [1, 2]
-    assert {r.kind for r in b.rows} == {"candidate", "seed", "baseline"}
+    assert {r.kind for r in b.rows} == {"candidate", "seed", "baseline", "reference"}
+    ref = next(r for r in b.rows if r.kind == "reference")  # problem.toml [score] optimum
+    assert ref.name == "optimum" and ref.scores == {"test_small": 0.0, "test_big": 0.0}
 
 
 def test_split_train_and_one_instance_set(built, store):

@@ -25,6 +25,7 @@ class ProblemInfo:
     entry_name: str | None = None
     imports: str = ""
     note: str | None = None                     # why some of this is a guess
+    optimum: float | None = None                # problem.toml [score] optimum, where known
 
     @property
     def minimize(self) -> bool:
@@ -40,10 +41,9 @@ class ProblemInfo:
         return a is not None and (b is None or self.key(a) < self.key(b))
 
     def references(self) -> dict[str, dict[str, float]]:
-        """Known optima shown beside baselines. Only a gap-to-optimal score has one we can state without data:
-        the optimum itself scores 0 on every set."""
-        if "gap to opt" in self.unit.lower():
-            return {"optimum": {s: 0.0 for s in [*self.train_sets, *self.test_sets]}}
+        """The optimum's score on every set, shown beside the baselines, where problem.toml states it."""
+        if self.optimum is not None:
+            return {"optimum": {s: self.optimum for s in [*self.train_sets, *self.test_sets]}}
         return {}
 
 
@@ -77,4 +77,4 @@ def problem_info(store: Store, run: RunRow) -> ProblemInfo:
     return ProblemInfo(name=run.problem, kind=spec.kind, direction=spec.score.direction, unit=spec.score.unit,
                        train_sets=list(spec.splits.train), test_sets=list(spec.splits.test),
                        baselines={k: dict(v) for k, v in spec.baselines.items()}, entry_name=spec.entry.name,
-                       imports=spec.entry.imports)
+                       imports=spec.entry.imports, optimum=spec.score.optimum)
