@@ -67,7 +67,10 @@ def test_leaderboard_groups_per_problem_and_json(built):
     assert data["schema"] == "discover.leaderboard/1"
     (lb,) = data["leaderboards"]
     assert lb["problem"] == "linear" and [r["rank"] for r in lb["rows"] if r["kind"] == "candidate"] == [1, 2, 3]
-    assert lb["rows"][0]["candidate_id"] == built.best_a
+    candidates = [r for r in lb["rows"] if r["kind"] == "candidate"]
+    assert candidates[0]["candidate_id"] == built.best_a
+    # the spec's optimum (0 abs error) is a reference row, ranked above every candidate but never numbered
+    assert lb["rows"][0]["kind"] == "reference" and lb["rows"][0]["score"] == 0.0 and lb["rows"][0]["rank"] is None
 
 
 def test_empty_runs_dir_is_a_friendly_message_not_an_error(tmp_path):
