@@ -31,11 +31,38 @@ def test_prefill_continues_the_prefix_and_returns_only_the_continuation():
 
 
 def test_samples_are_seeded_by_the_cache_key():
+    from discover.llm import local
+
     msgs = [{"role": "user", "content": "Name one random animal. One word."}]
+    local.reset_prefix_cache()  # both samples from a cold cache (see the prefix-reuse test for why)
     a0 = Gateway(call_log=MemoryCallLog()).complete_sync(model=MODEL, messages=msgs, max_tokens=6, temperature=1.0)
+    local.reset_prefix_cache()
     a0_again = Gateway(call_log=MemoryCallLog()).complete_sync(model=MODEL, messages=msgs, max_tokens=6,
                                                                 temperature=1.0)
     assert a0.text == a0_again.text and not a0_again.cached  # same key, fresh log: same sample
+
+
+def test_a_shared_prompt_prefix_is_reused_from_the_kv_cache():
+    # Not bit-identical to a cold cache: llama.cpp's float rounding depends on how the prompt was split into
+    # batches, so even a greedy answer can flip at a near-tie. What must hold: the prefix is reused, the answer
+    # is as good, and the accounting is unchanged.
+    from discover.llm import local
+
+    context = "Fruits: apple, pear, plum, cherry, mango, kiwi, lime, fig. " * 20
+    first = [{"role": "user", "content": context + "Name one of the fruits."}]
+    second = [{"role": "user", "content": context + "Name two of the fruits."}]
+    Gateway(call_log=MemoryCallLog()).complete_sync(model=MODEL, messages=first, max_tokens=6, temperature=0.0)
+    warm = Gateway(call_log=MemoryCallLog()).complete_sync(model=MODEL, messages=second, max_tokens=20,
+                                                            temperature=0.0)
+    assert local.reused_prompt_tokens() > 200  # the shared context was not processed again
+    local.reset_prefix_cache()
+    cold = Gateway(call_log=MemoryCallLog()).complete_sync(model=MODEL, messages=second, max_tokens=20,
+                                                            temperature=0.0)
+    assert local.reused_prompt_tokens() == 0
+    listed = ("apple", "pear", "plum", "cherry", "mango", "kiwi", "lime", "fig")
+    for answer in (warm.text.lower(), cold.text.lower()):
+        assert sum(fruit in answer for fruit in listed) >= 2, answer
+    assert warm.prompt_tokens == cold.prompt_tokens  # reuse changes the work, not the accounting
 
 
 def test_timeout_stops_the_generation_and_the_model_stays_usable():

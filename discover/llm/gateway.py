@@ -190,7 +190,8 @@ class Gateway:
         extra: dict[str, Any] = self._key_for_keyless_server(model)
         if handles_prefill(model):
             # In-process models sample with a seed from the cache key: another sample_index, another sample;
-            # the same key, the same text (reproducible runs even without the cache).
+            # the same key, the same text, up to float rounding where the KV-cache prefix reuse split the prompt
+            # differently (local.py); the response cache is what makes a rerun exact.
             extra["seed"] = int(key[:8] or "0", 16) & 0x7FFFFFFF
         attempt = 0
         while True:

@@ -26,6 +26,8 @@ _load_lock = threading.Lock()   # guards _loaded
 _gen_lock = threading.Lock()    # one generation at a time
 _loaded: dict[str, Any] = {}     # {"name": str, "llm": cyllama.LLM}
 _current: dict[str, Any] = {"cancel": None}  # the cancel event of the generation running now
+# The last prompt's token ids: their keys/values sit in the KV cache at positions 0..n-1, for prefix reuse.
+_kv: dict[str, Any] = {"tokens": [], "reused": 0}
 
 N_CTX = 8192
 
@@ -64,6 +66,7 @@ def _load(name: str):
         if old is not None:
             with _gen_lock:
                 old.close()
+                _kv["tokens"] = []
         try:
             llm = _ThreadedLLM(str(path), n_ctx=N_CTX, verbose=False)
         except (ValueError, OSError, RuntimeError) as exc:
@@ -121,11 +124,107 @@ def generate(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, 
             raise LLMError(f"local/{name}: cancelled before it started")
         _current["cancel"] = cancelled
         try:
-            resp = llm(prompt, config=cfg)
+            try:
+                text, n_out = _generate_reusing_prefix(llm, prompt, cfg)
+            except _NoLowLevelAPI:
+                resp = llm(prompt, config=cfg)
+                text, n_out = str(resp), int(getattr(getattr(resp, "stats", None), "generated_tokens", 0) or 0)
         finally:
             _current["cancel"] = None
-    stats = getattr(resp, "stats", None)
-    return str(resp), n_prompt, int(getattr(stats, "generated_tokens", 0) or 0)
+    return text, n_prompt, n_out
+
+
+class _NoLowLevelAPI(Exception):
+    """This cyllama lacks a call the prefix-reusing loop needs; use its plain generation instead."""
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def _generate_reusing_prefix(llm, prompt: str, cfg) -> tuple[str, int]:
+    """Generate like cyllama's LLM.__call__, but keep the KV cache between calls and only process the part of the
+    prompt after the longest token prefix already in it (what llama.cpp's server does with cache_prompt).
+    Prompt processing dominates on a CPU (~100 tokens/s on 2 cores here) and consecutive proposal prompts share the
+    system message, the task text and, on a re-ask, nearly everything. -> (text, generated token count)."""
+    try:
+        from cyllama.llama.llama_cpp import llama_batch_get_one
+    except ImportError as exc:
+        raise _NoLowLevelAPI() from exc
+    if not all(hasattr(llm, a) for a in ("_ensure_context", "_ensure_sampler", "_cancel_event", "vocab")):
+        raise _NoLowLevelAPI()
+    tokens = list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
+    ctx = llm._ctx
+    if ctx is None or getattr(llm, "_closed", False) or getattr(llm, "_ctx_size", 0) < cfg.n_ctx:
+        ctx = llm._ensure_context(len(tokens), cfg)  # a new context (or a cleared one)
+        ctx.kv_cache_clear()
+        _kv["tokens"] = []
+    # Keep the shared prefix but decode at least the last two prompt tokens in one batch: llama.cpp computes a
+    # single-token batch with other kernels (other float rounding), and a sample must not depend on what the
+    # previous call left in the cache. Generated tokens (decoded one at a time) are never reused for that reason.
+    keep = max(0, min(common_prefix_len(_kv["tokens"], tokens), len(tokens) - 2))
+    try:
+        if not ctx.memory_seq_rm(0, keep, -1):  # drop the rest of the old prompt and the old answer
+            ctx.kv_cache_clear()
+            keep = 0
+        _kv["tokens"], _kv["reused"] = tokens[:keep], keep
+        sampler = llm._ensure_sampler(cfg)
+        llm._cancel_event.clear()
+        ctx.cancel = False
+        for i in range(keep, len(tokens), cfg.n_batch):
+            if llm._cancel_event.is_set():
+                return "", 0
+            chunk = tokens[i:i + cfg.n_batch]
+            ctx.decode(llama_batch_get_one(chunk, i))
+            _kv["tokens"].extend(chunk)
+        pieces: list[str] = []
+        n_out = 0
+        stops = [s for s in (cfg.stop_sequences or []) if s]
+        for _ in range(cfg.max_tokens):
+            if llm._cancel_event.is_set():
+                break
+            token = sampler.sample(ctx, -1)
+            if llm.vocab.is_eog(token):
+                break
+            try:
+                pieces.append(llm.vocab.token_to_piece(token, special=True))
+            except UnicodeDecodeError:
+                pass
+            n_out += 1
+            if stops:
+                text = "".join(pieces)
+                cut = min((p for p in (text.find(s) for s in stops) if p >= 0), default=-1)
+                if cut >= 0:
+                    return text[:cut], n_out
+            ctx.decode(llama_batch_get_one([token], len(tokens) + n_out - 1))
+        return "".join(pieces), n_out
+    except InterruptedError:  # cancel() aborted a decode mid-batch: whatever it wrote is unknown, start clean
+        ctx.kv_cache_clear()
+        _kv["tokens"] = []
+        return "", 0
+    except BaseException:
+        ctx.kv_cache_clear()
+        _kv["tokens"] = []
+        raise
+
+
+def reused_prompt_tokens() -> int:
+    """How many prompt tokens the last generation took from the KV cache instead of processing them."""
+    return int(_kv["reused"])
+
+
+def reset_prefix_cache() -> None:
+    """Forget the cached prompt: the next generation processes its whole prompt."""
+    with _gen_lock:
+        llm = _loaded.get("llm")
+        ctx = getattr(llm, "_ctx", None)
+        if ctx is not None:
+            ctx.kv_cache_clear()
+        _kv["tokens"], _kv["reused"] = [], 0
 
 
 def cancel(cancelled: threading.Event) -> None:
