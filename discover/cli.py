@@ -244,7 +244,10 @@ _default_showwarning = warnings.showwarning
 
 
 def _stop_on_signal(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    from discover.interrupt import request_stop, signal_reason
+
+    if not request_stop(signum):  # no job running (or a second signal): stop where we are
+        raise KeyboardInterrupt(signal_reason(signum))
 
 
 def main() -> None:
@@ -252,7 +255,7 @@ def main() -> None:
     # SIGTERM (kill, CI timeouts, docker stop) stops a run as cleanly as Ctrl-C; and Ctrl-C works even where the
     # shell started us with SIGINT ignored (background jobs of a non-interactive shell).
     signal.signal(signal.SIGTERM, _stop_on_signal)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _stop_on_signal)
     try:
         app(standalone_mode=False)
     except DiscoverError as exc:

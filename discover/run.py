@@ -11,6 +11,7 @@ from discover.errors import DiscoverError, StoreError
 from discover.evaluation import evaluate_sets
 from discover.evolve import Evolution, RunStats, RunSummary
 from discover.extract import MalformedOutput, check_code
+from discover.interrupt import run_job
 from discover.problem import Problem, load_problem
 from discover.store import Store
 from discover.store.call_log import StoreCallLog
@@ -69,7 +70,7 @@ def evolve(config: RunConfig, *, runs_dir: Path | None = None, resume: str | Non
                 reason = await evo.run()
                 return reason, await evo.score_test()
 
-            reason, test_scores = asyncio.run(main())
+            reason, test_scores = run_job(main)
     except KeyboardInterrupt as exc:
         store.set_run_status(run_id, "stopped", f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})")
         raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover evolve --resume {run_id}",

@@ -78,6 +78,9 @@ def test_ctrl_c_and_kill_mid_run_then_resume(tmp_path, sig):
     if sig in (signal.SIGINT, signal.SIGTERM):
         assert proc.returncode == 130
         assert f"Resume with: discover evolve --resume {run_id}" in " ".join(err.split())
+        # one readable error, no asyncio debris (half-cancelled tasks' tracebacks) after it
+        assert err.strip().startswith("error: interrupted") and err.count("\n") <= 2, err
+        assert "Traceback" not in err and "Task was destroyed" not in err, err
         stopped = store.get_run(run_id)
         assert stopped.status == "stopped" and stopped.stop_reason == (
             "interrupted (Ctrl-C)" if sig == signal.SIGINT else "interrupted (SIGTERM)")

@@ -1,10 +1,13 @@
 """The evolution loop end to end: real gateway (scripted fake provider), real sandbox, real store."""
 
 import json
+import signal
 
 import pytest
 
 from discover.config import RunConfig
+from discover.evolve import PREFILL_STOPS
+from discover.interrupt import request_stop
 from discover.llm import fake
 from discover.run import Interrupted, evolve
 from discover.store import Store
@@ -192,8 +195,8 @@ def test_ctrl_c_stops_cleanly_keeps_everything_and_resumes(tmp_path):
 
     def interrupting(messages):
         state["n"] += 1
-        if state["n"] == 4:
-            raise KeyboardInterrupt
+        if state["n"] == 4:  # Ctrl-C while the 4th answer is being written (what the CLI's signal handler does)
+            request_stop(signal.SIGINT)
         return respond(messages)
 
     fake.script("coder", interrupting)
@@ -219,13 +222,15 @@ def test_a_provider_that_keeps_failing_stops_the_run_with_its_error(tmp_path):
     assert run.status == "stopped" and "failed after" in run.stop_reason
 
 
-def test_prefilled_prompts_state_the_signature_once_and_stop_at_the_closing_fence(tmp_path):
+def test_prefilled_prompts_state_the_signature_once_and_stop_at_the_closing_fence_or_demo_code(tmp_path):
     seen = []
 
     def respond(messages):
         seen.append(messages)
         n = len(seen)
-        return f"    # Idea: scale by {n}\n    return {n} * x\n```\nExample usage:\nprint(solve(2))\n"
+        if n % 2:
+            return f"    # Idea: scale by {n}\n    return {n} * x\n```\nExample usage:\nprint(solve(2))\n"
+        return f"    # Idea: scale by {n}\n    return {n} * x\n\n# Test the function\ndef test_solve():\n    assert solve(1)\n"
 
     fake.script("coder", respond)
     s = evolve(cfg(generations=1, population=3, prefill="on"), runs_dir=tmp_path)
@@ -236,4 +241,6 @@ def test_prefilled_prompts_state_the_signature_once_and_stop_at_the_closing_fenc
     assert cands and all(c.status == "evaluated" and "Example" not in c.code for c in cands)
     assert cands[0].thought == "scale by 1"
     calls = list(Store(tmp_path).llm_calls(s.run_id))
-    assert calls and all(json.loads(r["params"])["stop"] == ["\n```"] and "Example" not in r["response"] for r in calls)
+    assert calls and all(json.loads(r["params"])["stop"] == PREFILL_STOPS for r in calls)
+    assert all("Example" not in r["response"] and "test_solve" not in r["response"] for r in calls)
+    assert all("return" in r["response"] for r in calls)

@@ -5,9 +5,11 @@ the scripted `fake/<name>` provider answering through `OproResponder`, and the r
 from __future__ import annotations
 
 import json
+import signal
 from collections import Counter
 from pathlib import Path
 
+from discover.interrupt import request_stop
 from discover.store import Store
 
 MAGIC = "opposite"
@@ -34,7 +36,8 @@ class OproResponder:
     i-th time the same meta-prompt is asked is slot i (each slot asks it once, with its own sample_index); the
     magic instruction is proposed at `magic_step`, slot 1. The counters live in this object, so one responder kept
     across an interrupted run and its resume answers exactly as one uninterrupted run would (cached calls never
-    reach it). `interrupt_after=N` raises KeyboardInterrupt on the call after N answered ones (Ctrl-C)."""
+    reach it). `interrupt_after=N` presses Ctrl-C (what discover's signal handler does) on the call after N
+    answered ones; that call is still answered, and the job stops at its next await."""
 
     def __init__(self, magic_step: int = 2, interrupt_after: int | None = None) -> None:
         self.magic_step = magic_step
@@ -48,8 +51,8 @@ class OproResponder:
         return sum(self.kinds.values())
 
     def __call__(self, messages: list[dict]) -> str:
-        if self.interrupt_after is not None and self.calls >= self.interrupt_after:
-            raise KeyboardInterrupt
+        if self.interrupt_after is not None and self.calls == self.interrupt_after:
+            request_stop(signal.SIGINT)
         content = messages[-1]["content"]
         if content.startswith(REFLECT_HEAD):
             self.kinds["reflect"] += 1

@@ -76,6 +76,18 @@ def test_foreign_sqlite_database_is_refused(tmp_path):
         Store(tmp_path)
 
 
+def test_an_sqlite_file_without_tables_is_initialised_not_refused(tmp_path):
+    # What a reader sees while another process is still creating the schema.
+    conn = sqlite3.connect(tmp_path / "discover.db")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA user_version=0")
+    conn.commit()
+    conn.close()
+    assert (tmp_path / "discover.db").stat().st_size > 0
+    store = Store(tmp_path)
+    assert store.list_runs() == []
+
+
 def test_newer_schema_is_refused(tmp_path):
     Store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "discover.db")

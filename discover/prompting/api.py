@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from discover.errors import ConfigError, StoreError
+from discover.interrupt import run_job
 from discover.prompting.datasets import PromptTask
 from discover.prompting.engine import PromptConfig, PromptJob, PromptStats, PromptSummary, check_prompt_run
 from discover.prompting.scorers import Scorer, UserScorer, make_scorer
@@ -100,9 +100,9 @@ def run_prompt_job(config: PromptConfig | dict[str, Any], *, runs_dir: Path | st
                 reason = await job.run()
                 return reason, await job.score_test()
 
-            reason, test_scores = asyncio.run(main())
-    except KeyboardInterrupt:
-        store.set_run_status(run_id, "stopped", "interrupted (Ctrl-C)")
+            reason, test_scores = run_job(main)
+    except KeyboardInterrupt as exc:
+        store.set_run_status(run_id, "stopped", f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})")
         raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover prompt --resume {run_id}",
                           run_id=run_id) from None
     except BaseException as exc:

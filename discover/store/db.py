@@ -106,7 +106,8 @@ class Store:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a discover run database or is corrupt ({exc})", path=str(self.path)) from exc
-        if existed and "meta" not in tables:
+        # A file with no tables is new (or another process is creating the schema right now): initialise it.
+        if existed and tables and "meta" not in tables:
             raise StoreError(f"{self.path} is a SQLite file but not a discover run database (no meta table)", path=str(self.path))
         if "meta" in tables:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
