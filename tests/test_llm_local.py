@@ -1,6 +1,8 @@
 """The real embedded model (Qwen2.5-Coder-0.5B via cyllama) through the gateway. Skips, saying why, when the
 runtime or the model's chunk packages are not installed."""
 
+import asyncio
+
 import pytest
 
 from discover.errors import LLMCallFailed
@@ -63,6 +65,17 @@ def test_a_shared_prompt_prefix_is_reused_from_the_kv_cache():
     for answer in (warm.text.lower(), cold.text.lower()):
         assert sum(fruit in answer for fruit in listed) >= 2, answer
     assert warm.prompt_tokens == cold.prompt_tokens  # reuse changes the work, not the accounting
+
+
+def test_the_model_chooses_among_labels_under_a_grammar():
+    g = Gateway(call_log=MemoryCallLog())
+    ask = "Classify the sentiment of the review as positive or negative.\nReview: {}"
+    labels = ["positive", "negative", "mixed feelings"]
+
+    happy = asyncio.run(g.choose(MODEL, [{"role": "user", "content": ask.format("I loved it, wonderful film.")}], labels))
+    sad = asyncio.run(g.choose(MODEL, [{"role": "user", "content": ask.format("Awful. I walked out.")}], labels))
+    assert (happy.text, sad.text) == ("positive", "negative")
+    assert happy.prompt_tokens > 10 and 1 <= happy.completion_tokens <= 4 and not happy.cached
 
 
 def test_timeout_stops_the_generation_and_the_model_stays_usable():

@@ -167,3 +167,42 @@ def test_failing_user_scorer_is_a_recorded_failure_not_a_crash(tmp_path, code, n
     assert s.best is None and s.test_scores == {}
     # the start's answers were paid for once and kept; nothing was proposed after the scorer failed
     assert responder.kinds["meta"] == 0 and len(calls(tmp_path / "runs", s.run_id, paid=True)) == len(ev.instances) == 10
+
+
+def test_label_scorer_has_the_task_model_choose_among_the_labels(tmp_path):
+    import json
+
+    _script()
+    cfg = _prompt_config(tmp_path, n=24, minibatch=4, scorer="label")
+    s = run_prompt_job(cfg, runs_dir=tmp_path / "runs")
+    assert s.status == "finished" and MAGIC in s.best.code and s.best.train_score == 1.0
+    assert s.test_scores[s.start.id] < 0.5  # "wK" is no label: the constrained answer is a wrong label
+    task_calls = calls(tmp_path / "runs", s.run_id, paid=True, role="task")
+    labels = json.loads(task_calls[0]["params"])["choose"]  # the train split's targets (no --labels given)
+    assert len(labels) >= 12 and set(labels) <= {f"anti-w{k}" for k in range(24)}
+    assert all(json.loads(r["params"]) == {"choose": labels} for r in task_calls)
+    assert all(r["response"] in labels for r in task_calls)
+
+
+def test_label_choices_are_cached_like_completions():
+    from discover.llm import Gateway, MemoryCallLog
+
+    fake.script("chooser", ["negative, surely", "positive"])
+    g = Gateway(call_log=MemoryCallLog())
+    msgs = [{"role": "user", "content": "Review: dull. Sentiment?"}]
+    first = asyncio.run(g.choose("fake/chooser", msgs, ["positive", "negative"]))
+    again = asyncio.run(g.choose("fake/chooser", msgs, ["positive", "negative"]))
+    assert first.text == "negative" and not first.cached
+    assert again.text == "negative" and again.cached and fake.stats("chooser").calls == 1
+
+
+def test_label_scorer_needs_labels_and_an_in_process_task_model(tmp_path):
+    from discover.llm import Gateway
+
+    with pytest.raises(ConfigError, match="needs labels"):
+        make_scorer("label")
+    with pytest.raises(ConfigError, match="needs an in-process task model"):
+        run_prompt_job(_prompt_config(tmp_path, scorer="label", task_model="openai/gpt-4o-mini"),
+                       runs_dir=tmp_path / "runs")
+    with pytest.raises(ConfigError, match="returns text only"):
+        asyncio.run(Gateway().choose("openai/gpt-4o-mini", [{"role": "user", "content": "x"}], ["a", "b"]))

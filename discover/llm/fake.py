@@ -101,6 +101,20 @@ def _raise(fail: Fail, model: str) -> None:
     raise kinds[fail.kind]()
 
 
+async def choose(model: str, messages: list[dict[str, Any]], labels: list[str]) -> tuple[str, int, int]:
+    """Gateway.choose for `fake/` models: the scripted answer, constrained to the labels the way a grammar would
+    constrain a real model (the label it starts with, else the first label). -> (label, prompt, output tokens)."""
+    s, step = _handler._next(model, messages)
+    await asyncio.sleep(s.delay_s)
+    if isinstance(step, Fail):
+        from discover.errors import LLMError
+
+        raise LLMError(f"fake {step.kind}: {step.message}")
+    text = str(step).strip()
+    label = max((x for x in labels if text.lower().startswith(x.lower())), key=len, default=labels[0])
+    return label, sum(len(str(m.get("content", "")).split()) for m in messages), len(label.split())
+
+
 class FakeLLM(CustomLLM):
     def _next(self, model: str, messages: list[dict[str, Any]]) -> tuple[_Script, Union[str, Fail]]:
         name = model.split("/", 1)[-1]
@@ -150,3 +164,6 @@ class FakeLLM(CustomLLM):
         if isinstance(step, Fail):
             _raise(step, model)
         return self._response(model, messages, step, kwargs)
+
+
+_handler = FakeLLM()  # for choose(), which litellm does not route

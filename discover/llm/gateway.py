@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from discover.errors import (
-    DiscoverError, LLMCallFailed, LLMError, MissingAPIKey, UnknownModel, Unreachable,
+    ConfigError, DiscoverError, LLMCallFailed, LLMError, MissingAPIKey, UnknownModel, Unreachable,
 )
 from discover.llm.providers import handles_prefill, litellm_module
 from discover.llm.records import Budget, CallLog, CallRecord, LLMResponse, MemoryCallLog, call_key
@@ -172,6 +172,53 @@ class Gateway:
             raise
         finally:
             self.budget.settle(cost, paid)
+
+    async def choose(self, model: str, messages: list[dict[str, Any]], labels: list[str],
+                     role: str = "task") -> LLMResponse:
+        """Classification: the model answers with exactly one of `labels` (its text), decoded under a grammar
+        that allows only them (local models; `fake/` for tests). Cached, persisted and budgeted like complete()."""
+        provider = model.split("/", 1)[0] if "/" in model else ""
+        if provider not in ("local", "fake"):
+            raise ConfigError(f"choosing by label probability needs an in-process model (local/...); {model} "
+                              f"returns text only: use the 'choice' scorer, which maps its answer to a label")
+        labels = [str(x) for x in labels]
+        params: dict[str, Any] = {"choose": labels}
+        key = call_key(model, messages, params, 0)
+        hit = self.call_log.get_cached(key)
+        if hit is not None:
+            self.call_log.record(hit.model_copy(update={"cached": True, "cost_usd": 0.0, "latency_s": 0.0,
+                                                        "created_at": time.time()}))
+            return LLMResponse(text=hit.response or "", prompt_tokens=hit.prompt_tokens,
+                               completion_tokens=hit.completion_tokens, cost_usd=0.0, latency_s=0.0, cached=True,
+                               model=model, key=key)
+        self.check_model(model)
+        async with self._semaphore():
+            self.budget.reserve()
+            paid = False
+            try:
+                start = time.monotonic()
+                if provider == "local":
+                    from discover.llm import local
+
+                    async with self._local_lock():
+                        label, n_prompt, n_out = await asyncio.to_thread(local.choose_label, model, messages, labels)
+                else:
+                    from discover.llm import fake
+
+                    label, n_prompt, n_out = await fake.choose(model, messages, labels)
+                latency = time.monotonic() - start
+                paid = True
+                self.call_log.record(CallRecord(key=key, model=model, role=role, messages=messages, params=params,
+                                                sample_index=0, response=label, prompt_tokens=n_prompt,
+                                                completion_tokens=n_out, cost_usd=0.0, latency_s=latency))
+                return LLMResponse(text=label, prompt_tokens=n_prompt, completion_tokens=n_out, cost_usd=0.0,
+                                   latency_s=latency, cached=False, model=model, key=key)
+            except LLMError as exc:
+                self.call_log.record(CallRecord(key=key, model=model, role=role, messages=messages, params=params,
+                                                sample_index=0, error=exc.message))
+                raise LLMCallFailed(f"{model}: {exc.message}", model=model) from exc
+            finally:
+                self.budget.settle(0.0, paid)
 
     def complete_sync(self, *args: Any, **kwargs: Any) -> LLMResponse:
         return asyncio.run(self.complete(*args, **kwargs))

@@ -146,41 +146,60 @@ def common_prefix_len(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _generate_reusing_prefix(llm, prompt: str, cfg) -> tuple[str, int]:
-    """Generate like cyllama's LLM.__call__, but keep the KV cache between calls and only process the part of the
-    prompt after the longest token prefix already in it (what llama.cpp's server does with cache_prompt).
-    Prompt processing dominates on a CPU (~100 tokens/s on 2 cores here) and consecutive proposal prompts share the
-    system message, the task text and, on a re-ask, nearly everything. -> (text, generated token count)."""
+def _low_level():
     try:
         from cyllama.llama.llama_cpp import llama_batch_get_one
     except ImportError as exc:
         raise _NoLowLevelAPI() from exc
+    return llama_batch_get_one
+
+
+def _process_prompt(llm, tokens: list[int], cfg, batch_one) -> Any:
+    """Put `tokens` in the KV cache, reusing the longest prefix already there (what llama.cpp's server does with
+    cache_prompt): prompt processing dominates on a CPU (~100 tokens/s on 2 cores here), and consecutive proposal
+    prompts share the system message, the task text and, on a re-ask, nearly everything. -> the context, with the
+    last prompt token's logits ready. InterruptedError if cancel() aborted it."""
     if not all(hasattr(llm, a) for a in ("_ensure_context", "_ensure_sampler", "_cancel_event", "vocab")):
         raise _NoLowLevelAPI()
-    tokens = list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
     ctx = llm._ctx
     if ctx is None or getattr(llm, "_closed", False) or getattr(llm, "_ctx_size", 0) < cfg.n_ctx:
         ctx = llm._ensure_context(len(tokens), cfg)  # a new context (or a cleared one)
         ctx.kv_cache_clear()
         _kv["tokens"] = []
     # Keep the shared prefix but decode at least the last two prompt tokens in one batch: llama.cpp computes a
-    # single-token batch with other kernels (other float rounding), and a sample must not depend on what the
-    # previous call left in the cache. Generated tokens (decoded one at a time) are never reused for that reason.
+    # single-token batch with other kernels (other float rounding). Generated tokens (decoded one at a time) are
+    # never reused for that reason.
     keep = max(0, min(common_prefix_len(_kv["tokens"], tokens), len(tokens) - 2))
+    if not ctx.memory_seq_rm(0, keep, -1):  # drop the rest of the old prompt and the old answer
+        ctx.kv_cache_clear()
+        keep = 0
+    _kv["tokens"], _kv["reused"] = tokens[:keep], keep
+    llm._cancel_event.clear()
+    ctx.cancel = False
+    for i in range(keep, len(tokens), cfg.n_batch):
+        if llm._cancel_event.is_set():
+            raise InterruptedError("cancelled")
+        chunk = tokens[i:i + cfg.n_batch]
+        ctx.decode(batch_one(chunk, i))
+        _kv["tokens"].extend(chunk)
+    return ctx
+
+
+def _forget_kv(ctx) -> None:
+    if ctx is not None:
+        ctx.kv_cache_clear()
+    _kv["tokens"] = []
+
+
+def _generate_reusing_prefix(llm, prompt: str, cfg) -> tuple[str, int]:
+    """Generate like cyllama's LLM.__call__, but with the prompt prefix reused from the KV cache.
+    -> (text, generated token count)."""
+    batch_one = _low_level()
+    tokens = list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
+    ctx = None
     try:
-        if not ctx.memory_seq_rm(0, keep, -1):  # drop the rest of the old prompt and the old answer
-            ctx.kv_cache_clear()
-            keep = 0
-        _kv["tokens"], _kv["reused"] = tokens[:keep], keep
+        ctx = _process_prompt(llm, tokens, cfg, batch_one)
         sampler = llm._ensure_sampler(cfg)
-        llm._cancel_event.clear()
-        ctx.cancel = False
-        for i in range(keep, len(tokens), cfg.n_batch):
-            if llm._cancel_event.is_set():
-                return "", 0
-            chunk = tokens[i:i + cfg.n_batch]
-            ctx.decode(llama_batch_get_one(chunk, i))
-            _kv["tokens"].extend(chunk)
         pieces: list[str] = []
         n_out = 0
         stops = [s for s in (cfg.stop_sequences or []) if s]
@@ -200,16 +219,71 @@ def _generate_reusing_prefix(llm, prompt: str, cfg) -> tuple[str, int]:
                 cut = min((p for p in (text.find(s) for s in stops) if p >= 0), default=-1)
                 if cut >= 0:
                     return text[:cut], n_out
-            ctx.decode(llama_batch_get_one([token], len(tokens) + n_out - 1))
+            ctx.decode(batch_one([token], len(tokens) + n_out - 1))
         return "".join(pieces), n_out
     except InterruptedError:  # cancel() aborted a decode mid-batch: whatever it wrote is unknown, start clean
-        ctx.kv_cache_clear()
-        _kv["tokens"] = []
+        _forget_kv(ctx or llm._ctx)
         return "", 0
     except BaseException:
-        ctx.kv_cache_clear()
-        _kv["tokens"] = []
+        _forget_kv(ctx or llm._ctx)
         raise
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+def choose_label(model: str, messages: list[dict[str, Any]], labels: list[str],
+                 cancelled: threading.Event | None = None) -> tuple[str, int, int]:
+    """Classify by answering with exactly one of `labels`: greedy decoding under a grammar that allows only the
+    labels, so at every token the model's most probable continuation of some label wins. Where the labels differ
+    in their first token this is the label with the highest log-probability. (cyllama 0.2.18's logits accessors
+    are broken, so full-sequence label log-probabilities cannot be summed here.)
+    -> (label, prompt tokens, generated tokens)."""
+    name = model.split("/", 1)[1] if model.startswith("local/") else model
+    spec_for(name)
+    if not labels:
+        raise LLMError("choose_label needs at least one label")
+    llm = _load(name)
+    from cyllama import GenerationConfig
+    from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
+
+    batch_one = _low_level()
+    longest = max(len(llm.vocab.tokenize(label, add_special=False, parse_special=False)) for label in labels)
+    with _gen_lock:
+        prompt, _prefix = build_prompt(llm, messages)
+        cfg = GenerationConfig(max_tokens=longest + 1, temperature=0.0, n_ctx=N_CTX)
+        tokens = list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
+        if cancelled is not None and cancelled.is_set():
+            raise LLMError(f"local/{name}: cancelled before it started")
+        _current["cancel"] = cancelled
+        ctx = None
+        try:
+            ctx = _process_prompt(llm, tokens, cfg, batch_one)
+            sampler = LlamaSampler(LlamaSamplerChainParams())
+            sampler.add_grammar(llm.vocab, "root ::= " + " | ".join(_gbnf_literal(x) for x in labels), "root")
+            sampler.add_greedy()
+            text, n_out = "", 0
+            while n_out < cfg.max_tokens and text not in labels:
+                token = sampler.sample(ctx, -1)
+                if llm.vocab.is_eog(token):
+                    break
+                text += llm.vocab.token_to_piece(token, special=True)
+                ctx.decode(batch_one([token], len(tokens) + n_out))
+                n_out += 1
+            # A label that is a prefix of another ends where the grammar allows the end: take the longest match.
+            chosen = max((x for x in labels if text.startswith(x)), key=len, default=None)
+            if chosen is None:
+                raise LLMError(f"local/{name}: constrained answer {text!r} matches no label")
+            return chosen, len(tokens), n_out
+        except InterruptedError:
+            _forget_kv(ctx or llm._ctx)
+            raise LLMError(f"local/{name}: cancelled") from None
+        except BaseException:
+            _forget_kv(ctx or llm._ctx)
+            raise
+        finally:
+            _current["cancel"] = None
 
 
 def reused_prompt_tokens() -> int:

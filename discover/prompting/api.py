@@ -69,6 +69,9 @@ def _scorer(config: PromptConfig, task: PromptTask):
             scorer.close()  # type: ignore[attr-defined]
     else:
         labels = config.labels or task.labels or sorted({e.target for e in task.train})
+        if spec == "label" and config.task_model.split("/", 1)[0] not in ("local", "fake"):
+            raise ConfigError(f"the label scorer needs an in-process task model (local/...), not {config.task_model}: "
+                              f"a hosted API returns text only; use --scorer choice")
         yield make_scorer(spec, labels=labels), None
 
 

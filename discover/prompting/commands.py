@@ -53,9 +53,10 @@ def prompt(
     test: Optional[Path] = typer.Option(None, "--test", help="JSONL held-out test file."),
     task_model: Optional[str] = typer.Option(None, help="Model that answers the task (default local/qwen2.5-coder-0.5b)."),
     optimizer_model: Optional[str] = typer.Option(None, help="Model that writes instructions (default: same)."),
-    scorer: Optional[str] = typer.Option(None, help="exact, contains, numeric, choice, regex:PATTERN, or path/to/scorer.py "
+    scorer: Optional[str] = typer.Option(None, help="exact, contains, numeric, choice, label (local task model: the answer is "
+                                                   "constrained to the labels), regex:PATTERN, or path/to/scorer.py "
                                                    "defining score(output, target) -> float (run in the sandbox)."),
-    labels: Optional[str] = typer.Option(None, help="Comma-separated labels for the choice scorer."),
+    labels: Optional[str] = typer.Option(None, help="Comma-separated labels for the choice and label scorers."),
     start: Optional[str] = typer.Option(None, help="Starting instruction, e.g. \"Let's think step by step.\" (default empty)."),
     steps: Optional[int] = typer.Option(None, help="Optimization steps."),
     candidates: Optional[int] = typer.Option(None, "--candidates", help="New instructions per step."),

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from discover.errors import BudgetExhausted, LLMCallFailed, StoreError
 from discover.prompting.datasets import Example, PromptTask, load_task
-from discover.prompting.scorers import BatchScore, Scorer
+from discover.prompting.scorers import BatchScore, LabelScorer, Scorer
 from discover.store import CandidateRow, Store
 from discover.strategies.base import render
 
@@ -45,7 +45,7 @@ class PromptConfig(BaseModel):
     optimizer_model: str = DEFAULT_TASK_MODEL
     api_base: str | None = None
     scorer: str | None = None            # exact | contains | numeric | choice | regex:P | path.py (default: the task's)
-    labels: list[str] | None = None      # for the choice scorer (default: the task's)
+    labels: list[str] | None = None      # for the choice and label scorers (default: the task's)
     start: str = ""                      # the starting instruction
     steps: int = Field(5, ge=0)
     candidates_per_step: int = Field(4, ge=1)
@@ -265,9 +265,15 @@ class PromptJob:
 
     async def _answer(self, instruction: str, example: Example) -> tuple[str | None, str | None]:
         """(output, error). None output with an error 'budget' means the budget ran out: nothing is recorded."""
+        labels = self.scorer.labels if isinstance(self.scorer, LabelScorer) else None
         try:
-            resp = await self.gateway.complete(model=self.config.task_model, messages=self.task_messages(instruction, example),
-                                               temperature=0.0, max_tokens=self.task_max_tokens, sample_index=0, role="task")
+            if labels:
+                resp = await self.gateway.choose(model=self.config.task_model, labels=labels,
+                                                 messages=self.task_messages(instruction, example))
+            else:
+                resp = await self.gateway.complete(model=self.config.task_model,
+                                                   messages=self.task_messages(instruction, example), temperature=0.0,
+                                                   max_tokens=self.task_max_tokens, sample_index=0, role="task")
         except BudgetExhausted as exc:
             self.stop_reason = self.stop_reason or str(exc)
             return None, "budget"

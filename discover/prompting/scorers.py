@@ -5,10 +5,11 @@
   contains  the normalised target occurs in the normalised output
   regex:P   the last match of P in the output (its first group, if P has one), normalised, equals the target
   numeric   GSM8K-style: the last number in the output equals the target number
-  choice    classification: the output is mapped to the closest label, then compared with the target.
-            NOTE: this is NOT label log-probability scoring. The gateway returns text only (no logprobs), so the model
-            is asked for an answer and the answer is mapped to a label: an exact first line, else "answer is X",
-            else the label mentioned last, else the most similar label (difflib). Documented in the README.
+  choice    classification from free text, for any model: the answer is mapped to a label (an exact first line,
+            else "answer is X", else the label mentioned last, else the most similar label by difflib).
+  label     classification with an in-process model (local/...): the model answers with exactly one label,
+            decoded under a grammar that allows only the labels, taking the most probable token at each step
+            (Gateway.choose). Where labels differ in their first token that is the most probable label.
   FILE.py   the user's `score(output, target) -> float`, run in the sandbox (discover.sandbox). A scorer that raises
             on one example gives that example 0 with the error recorded; one that cannot even be imported gives an
             evaluation with status "error" and a one-line reason. Never a crash of the run.
@@ -117,6 +118,20 @@ class RegexScorer(Scorer):
         m = matches[-1]
         got = m.group(1) if self.regex.groups else m.group(0)
         return ScoreResult(float(normalise(got or "") == normalise(target)), pred=got)
+
+
+class LabelScorer(Scorer):
+    """The engine asks the task model to choose among `labels` (Gateway.choose); the chosen label is the output."""
+
+    name = "label"
+
+    def __init__(self, labels: list[str]) -> None:
+        if not labels:
+            raise ConfigError("the label scorer needs labels (the task's, or --labels a,b,c)")
+        self.labels = list(dict.fromkeys(labels))
+
+    def one(self, output: str, target: str) -> ScoreResult:
+        return ScoreResult(float(normalise(output) == normalise(target)), pred=output)
 
 
 class NumericScorer(Scorer):
@@ -248,10 +263,12 @@ def make_scorer(spec: str | None, *, labels: list[str] | None = None, default: s
         return NumericScorer()
     if spec == "choice":
         return ChoiceScorer(labels or [])
+    if spec == "label":
+        return LabelScorer(labels or [])
     if spec.startswith("regex:"):
         return RegexScorer(spec[len("regex:"):])
     if spec.endswith(".py"):
         if not Path(spec).is_file():
             raise ConfigError(f"scorer file {spec} does not exist")
         return UserScorer(spec, sandbox=sandbox, timeout_s=timeout_s)
-    raise ConfigError(f"unknown scorer {spec!r}: use exact, contains, numeric, choice, regex:PATTERN or a path to a .py file")
+    raise ConfigError(f"unknown scorer {spec!r}: use exact, contains, numeric, choice, label, regex:PATTERN or a path to a .py file")
