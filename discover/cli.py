@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -18,8 +19,13 @@ from discover.errors import DiscoverError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Discover algorithms and prompts with LLMs: evolve, evaluate in a sandbox, review.")
-console = Console()
-err_console = Console(stderr=True)
+def _log_width(stream) -> int | None:
+    # Off a terminal (a log file, CI) rich would squash tables to 80 columns; a log reads better wider.
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 120
+
+
+console = Console(width=_log_width(sys.stdout))
+err_console = Console(stderr=True, width=_log_width(sys.stderr))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
