@@ -53,7 +53,7 @@ class OproResponder:
     def __call__(self, messages: list[dict]) -> str:
         if self.interrupt_after is not None and self.calls == self.interrupt_after:
             request_stop(signal.SIGINT)
-        content = messages[-1]["content"]
+        content = [m for m in messages if m["role"] == "user"][-1]["content"]  # the optimizer's answer is prefilled
         if content.startswith(REFLECT_HEAD):
             self.kinds["reflect"] += 1
             return ANALYSIS
@@ -86,5 +86,6 @@ def calls(runs_dir: Path, run_id: str, *, paid: bool | None = None, role: str | 
 
 
 def prompts(runs_dir: Path, run_id: str, role: str) -> list[str]:
-    """The last message of each paid call of `role`, in call order."""
-    return [json.loads(r["messages"])[-1]["content"] for r in calls(runs_dir, run_id, paid=True, role=role)]
+    """The last user message of each paid call of `role`, in call order."""
+    return [[m for m in json.loads(r["messages"]) if m["role"] == "user"][-1]["content"]
+            for r in calls(runs_dir, run_id, paid=True, role=role)]

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from discover.errors import BudgetExhausted, LLMCallFailed, StoreError
+from discover.llm.providers import handles_prefill
 from discover.prompting.datasets import Example, PromptTask, load_task
 from discover.prompting.scorers import BatchScore, LabelScorer, Scorer
 from discover.store import CandidateRow, Store
@@ -353,10 +354,12 @@ class PromptJob:
         if self._check_budgets():
             return
         try:
+            prefilled = messages[-1]["role"] == "assistant"
             resp = await self.gateway.complete(model=self.config.optimizer_model, messages=messages,
                                                temperature=self.config.optimizer_temperature,
                                                max_tokens=self.config.optimizer_max_tokens,
-                                               sample_index=step * SLOT_STRIDE + slot, role="optimizer")
+                                               sample_index=step * SLOT_STRIDE + slot, role="optimizer",
+                                               stop=["</INS>"] if prefilled else None)
         except BudgetExhausted as exc:
             self.stop_reason = self.stop_reason or str(exc)
             return
@@ -532,7 +535,12 @@ class PromptJob:
         description = f"Task: {self.task.description}\n" if self.task.description else ""
         user = render("opro_prompt/meta.txt", description=description, history=history, exemplars=exemplars,
                       feedback=feedback).strip()
-        return [{"role": "user", "content": user}]
+        messages = [{"role": "user", "content": user}]
+        if handles_prefill(self.config.optimizer_model):
+            # A small in-process model starts its answer inside the tag and stops at its end (see _slot): one
+            # instruction, instead of continuing the meta-prompt's examples and feedback as a 0.5B model does.
+            messages.append({"role": "assistant", "content": "<INS>"})
+        return messages
 
     # -- held-out scoring -------------------------------------------------------------------------
     async def score_test(self) -> dict[str, float | None]:
