@@ -90,10 +90,10 @@ def test_finds_planted_instruction_and_beats_start_on_test(tmp_path):
     assert with_feedback and f"Analysis of what goes wrong: {ANALYSIS}" in with_feedback[0]
     assert "Expected: anti-w" not in metas[-1]
     assert MAGIC not in ANALYSIS  # the planted instruction came from the meta-prompt, not the reflection
-    # an in-process optimizer's answer starts inside <INS> and stops at </INS>: one instruction, nothing else
+    # an in-process optimizer's answer starts like a history item, inside <INS>, and stops at </INS>
     meta_calls = [r for r in calls(runs, s.run_id, paid=True, role="optimizer") if "Accuracy:" in r["messages"]]
     assert len(meta_calls) == 6
-    assert all(json.loads(r["messages"])[-1] == {"role": "assistant", "content": "<INS>"} for r in meta_calls)
+    assert all(json.loads(r["messages"])[-1] == {"role": "assistant", "content": "Instruction: <INS>"} for r in meta_calls)
     assert all(json.loads(r["params"])["stop"] == ["</INS>"] and "</INS>" not in r["response"] for r in meta_calls)
     assert store.feedback_for(s.best.id)  # directional feedback stored per candidate
 

@@ -158,6 +158,9 @@ def parse_instruction(text: str) -> str:
     return out
 
 
+OPTIMIZER_PREFILL = "Instruction: <INS>"  # as in prompts/opro_prompt/history_item.txt
+
+
 class PromptJob:
     def __init__(self, *, store: Store, run_id: str, config: PromptConfig, task: PromptTask, scorer: Scorer,
                  gateway: Any, on_update: Callable[[PromptStats], None] | None = None) -> None:
@@ -537,9 +540,10 @@ class PromptJob:
                       feedback=feedback).strip()
         messages = [{"role": "user", "content": user}]
         if handles_prefill(self.config.optimizer_model):
-            # A small in-process model starts its answer inside the tag and stops at its end (see _slot): one
-            # instruction, instead of continuing the meta-prompt's examples and feedback as a 0.5B model does.
-            messages.append({"role": "assistant", "content": "<INS>"})
+            # A small in-process model's answer starts the way the history lists instructions and stops at the tag's
+            # end (see _slot): one instruction, instead of continuing the meta-prompt's examples and feedback as a
+            # 0.5B model does. A bare "<INS>" would read like the exemplars, where an input word follows the tag.
+            messages.append({"role": "assistant", "content": OPTIMIZER_PREFILL})
         return messages
 
     # -- held-out scoring -------------------------------------------------------------------------
