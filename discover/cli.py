@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import json
 import signal
-import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from discover.console import console, err_console
 from discover.errors import DiscoverError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Discover algorithms and prompts with LLMs: evolve, evaluate in a sandbox, review.")
-def _log_width(stream) -> int | None:
-    # Off a terminal (a log file, CI) rich would squash tables to 80 columns; a log reads better wider.
-    return None if stream.isatty() or os.environ.get("COLUMNS") else 120
-
-
-console = Console(width=_log_width(sys.stdout))
-err_console = Console(stderr=True, width=_log_width(sys.stderr))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-console = Console()
+from discover.console import console
 
 
 def _pct(x: float | None) -> str:
@@ -111,6 +110,8 @@ def prompt(
     finally:
         if live is not None:
             live.stop()
+            if not console.is_terminal:
+                console.print()  # off a terminal, Live leaves its last frame without a line end
     console.print(f"Stopped: {summary.stop_reason}.")
     console.print(results_table(summary))
     s = summary.stats

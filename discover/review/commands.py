@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -18,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from discover.console import console, err_console
 from discover.errors import ConfigError, DiscoverError
 from discover.review.scores import fmt
 from discover.store import Store, default_runs_dir
@@ -25,8 +25,6 @@ from discover.store import Store, default_runs_dir
 if TYPE_CHECKING:
     from discover.review.leaderboard import Leaderboard
 
-console = Console()
-err_console = Console(stderr=True)
 SHORT = 8  # candidate ids shown in tables; any unique prefix works as an argument
 INSTANCES_SHOWN = 10
 KIND_LABEL = {"seed": "seed", "baseline": "base", "reference": "ref"}  # the rank column of unranked rows
