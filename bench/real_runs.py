@@ -50,6 +50,9 @@ def main() -> None:
 
     store = Store(runs, create=False)
     calls = [r for r in store.llm_calls(info["id"]) if not r["cached"] and r["error"] is None]
+    def num(x):
+        return "—" if x is None else f"{x:.4g}"
+
     outcomes = Counter(c.status if c.status != "evaluated" else ("valid" if c.valid else "not valid")
                        for c in store.candidates(info["id"]))
     rows = [
@@ -57,16 +60,16 @@ def main() -> None:
         ("run", f"{info['id']} ({info['status']}: {info['stop_reason']})"),
         ("wall clock", f"{wall:.0f} s"),
         ("peak memory (max RSS)", f"{rss_mb:.0f} MB"),
-        ("paid LLM calls", f"{len(calls)} ({Counter(r['role'] for r in calls).most_common()})"),
+        ("paid LLM calls", f"{len(calls)} (" + ", ".join(f"{k} {v}" for k, v in Counter(r["role"] for r in calls).most_common()) + ")"),
         ("time inside LLM calls", f"{sum(r['latency_s'] for r in calls):.0f} s"),
         ("prompt / completion tokens", f"{info['prompt_tokens']} / {info['completion_tokens']}"),
         ("candidates", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))),
-        ("best train / test", f"{info['best_train']} / {info['best_test']}"),
+        ("best train / test", f"{num(info['best_train'])} / {num(info['best_test'])}"),
     ]
     if args.job == "prompt":
         start_row = next(c for c in store.candidates(info["id"]) if c.operator == "start")
-        test = [e for e in store.evaluations(start_row.id, "test")]
-        rows.append(("start train / test", f"{start_row.train_score} / {test[0].score if test else None}"))
+        test = store.evaluations(start_row.id, "test")
+        rows.append(("start train / test", f"{num(start_row.train_score)} / {num(test[0].score if test else None)}"))
     print(f"# {platform.node()} {platform.machine()}, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("| measure | value |\n|---|---|")
