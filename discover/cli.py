@@ -244,6 +244,9 @@ _default_showwarning = warnings.showwarning
 def _stop_on_signal(signum: int, frame: Any) -> None:
     from discover.interrupt import request_stop, signal_reason
 
+    # Cancelling can catch litellm between creating a provider call's coroutine and awaiting it; Python then warns
+    # "coroutine ... was never awaited" at exit, which says nothing to someone who pressed Ctrl-C.
+    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
     if not request_stop(signum):  # no job running (or a second signal): stop where we are
         raise KeyboardInterrupt(signal_reason(signum))
 
