@@ -244,9 +244,13 @@ class Evolution:
             # Each attempt has its own sample index, so its response is cached under its own key and a resumed
             # run replays the same attempts without paying again.
             sample_index = gen * SLOT_STRIDE + slot + attempt * DUPLICATE_STRIDE
-            resp = await self._ask(proposal, sample_index, _ask_for_something_new(proposal.messages) if attempt else None)
-            if resp is None:
-                return
+            answer = await self._ask(proposal, sample_index,
+                                     _ask_for_something_new(proposal.messages) if attempt else None)
+            if answer is None:
+                if attempt == 0:
+                    return
+                break  # the re-ask got no answer (budget, provider): record the duplicate already paid for
+            resp = answer
             try:
                 parsed = parse_response(resp.text, entry.name, entry.signature, prefix=proposal.prefix)
             except MalformedOutput as exc:

@@ -121,6 +121,18 @@ def test_a_duplicate_answer_is_asked_again_and_a_resume_replays_the_retry_from_t
     assert again.stats.llm_calls == 0 and again.stats.cached_calls == 3
 
 
+def test_a_duplicate_whose_re_ask_gets_no_answer_is_still_recorded(tmp_path):
+    # The second answer (paid) repeats the first; its re-ask fails. The paid duplicate must still be a candidate.
+    fake.script("coder", [answer("return 2 * x", "double"), answer("return 2*x  # same", "double again"),
+                          fake.Fail("bad_request", "prompt rejected")])
+    s = evolve(cfg(generations=1, population=3, llm_concurrency=1), runs_dir=tmp_path)
+    store = Store(tmp_path)
+    first, dup = [c for c in store.candidates(s.run_id) if c.operator != "seed"]
+    second_key = [r["key"] for r in store.llm_calls(s.run_id) if r["error"] is None][1]
+    assert first.status == "evaluated" and dup.status == "duplicate" and dup.llm_call_key == second_key
+    assert s.stats.duplicate_retries == 1 and s.stats.llm_errors == 1
+
+
 @pytest.mark.parametrize("flags,reason,paid", [
     (dict(max_llm_calls=3), "LLM call budget of 3 reached", 3),
     (dict(max_cost_usd=0.025), "cost budget of $0.025 reached", 3),
