@@ -15,6 +15,7 @@ from rich.table import Table
 
 from discover.console import console, err_console
 from discover.errors import DiscoverError
+from discover.interrupt import request_stop, signal_reason
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Discover algorithms and prompts with LLMs: evolve, evaluate in a sandbox, review.")
@@ -242,8 +243,6 @@ _default_showwarning = warnings.showwarning
 
 
 def _stop_on_signal(signum: int, frame: Any) -> None:
-    from discover.interrupt import request_stop, signal_reason
-
     # Cancelling can catch litellm between creating a provider call's coroutine and awaiting it; Python then warns
     # "coroutine ... was never awaited" at exit, which says nothing to someone who pressed Ctrl-C.
     warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)

@@ -20,6 +20,11 @@ def signal_reason(signum: int) -> str:
     return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
+def interrupted_reason(exc: KeyboardInterrupt) -> str:
+    """The stop reason stored for a run that `exc` interrupted: "interrupted (Ctrl-C)", "interrupted (SIGTERM)"."""
+    return f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})"
+
+
 def run_job(make_coro: Callable[[], Awaitable[T]]) -> T:
     """asyncio.run for a job's main coroutine. A stop request cancels it; that surfaces here as
     KeyboardInterrupt(reason), e.g. KeyboardInterrupt("SIGTERM")."""

@@ -11,7 +11,7 @@ from discover.errors import DiscoverError, StoreError
 from discover.evaluation import evaluate_sets
 from discover.evolve import Evolution, RunStats, RunSummary
 from discover.extract import MalformedOutput, check_code
-from discover.interrupt import run_job
+from discover.interrupt import interrupted_reason, run_job
 from discover.problem import Problem, load_problem
 from discover.store import Store
 from discover.store.call_log import StoreCallLog
@@ -72,7 +72,7 @@ def evolve(config: RunConfig, *, runs_dir: Path | None = None, resume: str | Non
 
             reason, test_scores = run_job(main)
     except KeyboardInterrupt as exc:
-        store.set_run_status(run_id, "stopped", f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})")
+        store.set_run_status(run_id, "stopped", interrupted_reason(exc))
         raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover evolve --resume {run_id}",
                           run_id=run_id) from None
     except DiscoverError as exc:  # e.g. the LLM provider keeps failing: a clean stop, resumable

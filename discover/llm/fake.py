@@ -101,10 +101,33 @@ def _raise(fail: Fail, model: str) -> None:
     raise kinds[fail.kind]()
 
 
+def _next_step(model: str, messages: list[dict[str, Any]]) -> tuple[_Script, Union[str, Fail]]:
+    name = model.split("/", 1)[-1]
+    with _lock:
+        s = _scripts.get(name)
+        if s is None:
+            responder = _env_responder()
+            if responder is None:
+                from discover.errors import UnknownModel
+
+                raise UnknownModel(f"fake model {name!r} has no script (tests: call discover.llm.fake.script)")
+            s = _scripts[name] = _Script(responder, 0.0)
+        s.stats.calls += 1
+        if s.fn is not None:
+            return s, s.fn(messages)
+        if not s.steps:
+            return s, Fail("server", f"fake script {name!r} ran out of responses")
+        return s, s.steps.pop(0)
+
+
+def _prompt_words(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content", "")).split()) for m in messages)
+
+
 async def choose(model: str, messages: list[dict[str, Any]], labels: list[str]) -> tuple[str, int, int]:
     """Gateway.choose for `fake/` models: the scripted answer, constrained to the labels the way a grammar would
     constrain a real model (the label it starts with, else the first label). -> (label, prompt, output tokens)."""
-    s, step = _handler._next(model, messages)
+    s, step = _next_step(model, messages)
     await asyncio.sleep(s.delay_s)
     if isinstance(step, Fail):
         from discover.errors import LLMError
@@ -112,33 +135,15 @@ async def choose(model: str, messages: list[dict[str, Any]], labels: list[str]) 
         raise LLMError(f"fake {step.kind}: {step.message}")
     text = str(step).strip()
     label = max((x for x in labels if text.lower().startswith(x.lower())), key=len, default=labels[0])
-    return label, sum(len(str(m.get("content", "")).split()) for m in messages), len(label.split())
+    return label, _prompt_words(messages), len(label.split())
 
 
 class FakeLLM(CustomLLM):
-    def _next(self, model: str, messages: list[dict[str, Any]]) -> tuple[_Script, Union[str, Fail]]:
-        name = model.split("/", 1)[-1]
-        with _lock:
-            s = _scripts.get(name)
-            if s is None:
-                responder = _env_responder()
-                if responder is None:
-                    from discover.errors import UnknownModel
-
-                    raise UnknownModel(f"fake model {name!r} has no script (tests: call discover.llm.fake.script)")
-                s = _scripts[name] = _Script(responder, 0.0)
-            s.stats.calls += 1
-            if s.fn is not None:
-                return s, s.fn(messages)
-            if not s.steps:
-                return s, Fail("server", f"fake script {name!r} ran out of responses")
-            return s, s.steps.pop(0)
-
     def _response(self, model: str, messages: list[dict[str, Any]], text: str, kwargs: dict[str, Any]) -> ModelResponse:
         stop = (kwargs.get("optional_params") or {}).get("stop") or []
         for marker in [stop] if isinstance(stop, str) else stop:  # like a real model: the text ends before a stop string
             text = text.split(marker, 1)[0]
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        prompt_tokens = _prompt_words(messages)
         return ModelResponse(
             model=model, choices=[{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             usage={"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
@@ -146,7 +151,7 @@ class FakeLLM(CustomLLM):
         )
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-        s, step = self._next(model, messages)
+        s, step = _next_step(model, messages)
         if s.delay_s:
             time.sleep(s.delay_s)
         if isinstance(step, Fail):
@@ -154,7 +159,7 @@ class FakeLLM(CustomLLM):
         return self._response(model, messages, step, kwargs)
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-        s, step = self._next(model, messages)
+        s, step = _next_step(model, messages)
         s.stats.in_flight += 1
         s.stats.max_in_flight = max(s.stats.max_in_flight, s.stats.in_flight)
         try:
@@ -165,5 +170,3 @@ class FakeLLM(CustomLLM):
             _raise(step, model)
         return self._response(model, messages, step, kwargs)
 
-
-_handler = FakeLLM()  # for choose(), which litellm does not route

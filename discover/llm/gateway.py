@@ -13,7 +13,7 @@ from typing import Any
 from discover.errors import (
     ConfigError, DiscoverError, LLMCallFailed, LLMError, MissingAPIKey, UnknownModel, Unreachable,
 )
-from discover.llm.providers import handles_prefill, litellm_module
+from discover.llm.providers import handles_prefill, in_process, litellm_module
 from discover.llm.records import Budget, CallLog, CallRecord, LLMResponse, MemoryCallLog, call_key
 
 RETRYABLE = ("RateLimitError", "Timeout", "InternalServerError", "ServiceUnavailableError", "BadGatewayError",
@@ -132,13 +132,9 @@ class Gateway:
         if stop:
             params["stop"] = list(stop)
         key = call_key(model, messages, params, sample_index)
-        hit = self.call_log.get_cached(key)
-        if hit is not None:
-            rec = hit.model_copy(update={"cached": True, "cost_usd": 0.0, "latency_s": 0.0, "created_at": time.time()})
-            self.call_log.record(rec)
-            return LLMResponse(text=hit.response or "", prompt_tokens=hit.prompt_tokens,
-                               completion_tokens=hit.completion_tokens, cost_usd=0.0, latency_s=0.0, cached=True,
-                               model=model, key=key)
+        cached = self._replay(model, key)
+        if cached is not None:
+            return cached
         self.check_model(model)
         async with self._semaphore():
             self.budget.reserve()  # inside the limit, so waiting callers see what those before them spent
@@ -177,27 +173,22 @@ class Gateway:
                      role: str = "task") -> LLMResponse:
         """Classification: the model answers with exactly one of `labels` (its text), decoded under a grammar
         that allows only them (local models; `fake/` for tests). Cached, persisted and budgeted like complete()."""
-        provider = model.split("/", 1)[0] if "/" in model else ""
-        if provider not in ("local", "fake"):
+        if not in_process(model):
             raise ConfigError(f"choosing by label probability needs an in-process model (local/...); {model} "
                               f"returns text only: use the 'choice' scorer, which maps its answer to a label")
         labels = [str(x) for x in labels]
         params: dict[str, Any] = {"choose": labels}
         key = call_key(model, messages, params, 0)
-        hit = self.call_log.get_cached(key)
-        if hit is not None:
-            self.call_log.record(hit.model_copy(update={"cached": True, "cost_usd": 0.0, "latency_s": 0.0,
-                                                        "created_at": time.time()}))
-            return LLMResponse(text=hit.response or "", prompt_tokens=hit.prompt_tokens,
-                               completion_tokens=hit.completion_tokens, cost_usd=0.0, latency_s=0.0, cached=True,
-                               model=model, key=key)
+        cached = self._replay(model, key)
+        if cached is not None:
+            return cached
         self.check_model(model)
         async with self._semaphore():
             self.budget.reserve()
             paid = False
             try:
                 start = time.monotonic()
-                if provider == "local":
+                if model.startswith("local/"):
                     from discover.llm import local
 
                     async with self._local_lock():
@@ -219,6 +210,17 @@ class Gateway:
                 raise LLMCallFailed(f"{model}: {exc.message}", model=model) from exc
             finally:
                 self.budget.settle(0.0, paid)
+
+    def _replay(self, model: str, key: str) -> LLMResponse | None:
+        """A response already bought under `key`, logged again as a free cache hit; None if there is none."""
+        hit = self.call_log.get_cached(key)
+        if hit is None:
+            return None
+        self.call_log.record(hit.model_copy(update={"cached": True, "cost_usd": 0.0, "latency_s": 0.0,
+                                                    "created_at": time.time()}))
+        return LLMResponse(text=hit.response or "", prompt_tokens=hit.prompt_tokens,
+                           completion_tokens=hit.completion_tokens, cost_usd=0.0, latency_s=0.0, cached=True,
+                           model=model, key=key)
 
     def complete_sync(self, *args: Any, **kwargs: Any) -> LLMResponse:
         return asyncio.run(self.complete(*args, **kwargs))

@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 from typing import Any
 
 from litellm import CustomLLM
@@ -103,11 +104,15 @@ def _seed(model: str, messages: list[dict[str, Any]], optional_params: dict[str,
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def _model_name(model: str) -> str:
+    return model.split("/", 1)[1] if model.startswith("local/") else model
+
+
 def generate(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, temperature: float = 0.8,
              seed: int | None = None, stop: list[str] | None = None,
              cancelled: threading.Event | None = None) -> tuple[str, int, int]:
     """Run the embedded model. -> (text without the prefill prefix, prompt_tokens, completion_tokens)."""
-    name = model.split("/", 1)[1] if model.startswith("local/") else model
+    name = _model_name(model)
     spec_for(name)  # UnknownModel before anything heavy
     llm = _load(name)
     from cyllama import GenerationConfig
@@ -116,22 +121,35 @@ def generate(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, 
         prompt, _prefix = build_prompt(llm, messages)
         cfg = GenerationConfig(max_tokens=int(max_tokens), temperature=max(0.0, float(temperature)),
                                seed=seed if seed is not None else 0, n_ctx=N_CTX, stop_sequences=list(stop or []))
-        n_prompt = len(llm.vocab.tokenize(prompt, add_special=True, parse_special=True))
+        tokens = _tokenize(llm, prompt, cfg)
+        n_prompt = len(tokens)
         if n_prompt + cfg.max_tokens > N_CTX:
             raise LLMError(f"local/{name}: prompt of {n_prompt} tokens + max_tokens {cfg.max_tokens} exceeds the "
                            f"context of {N_CTX} tokens")
-        if cancelled is not None and cancelled.is_set():  # timed out while waiting for the model
-            raise LLMError(f"local/{name}: cancelled before it started")
-        _current["cancel"] = cancelled
-        try:
+        with _running(name, cancelled):
             try:
-                text, n_out = _generate_reusing_prefix(llm, prompt, cfg)
+                text, n_out = _generate_reusing_prefix(llm, tokens, cfg)
             except _NoLowLevelAPI:
                 resp = llm(prompt, config=cfg)
                 text, n_out = str(resp), int(getattr(getattr(resp, "stats", None), "generated_tokens", 0) or 0)
-        finally:
-            _current["cancel"] = None
     return text, n_prompt, n_out
+
+
+def _tokenize(llm, prompt: str, cfg) -> list[int]:
+    return list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
+
+
+@contextmanager
+def _running(name: str, cancelled: threading.Event | None):
+    """Inside _gen_lock: refuse a call that timed out while it waited for the model, and let cancel() reach the
+    generation that owns `cancelled`."""
+    if cancelled is not None and cancelled.is_set():
+        raise LLMError(f"local/{name}: cancelled before it started")
+    _current["cancel"] = cancelled
+    try:
+        yield
+    finally:
+        _current["cancel"] = None
 
 
 class _NoLowLevelAPI(Exception):
@@ -185,18 +203,17 @@ def _process_prompt(llm, tokens: list[int], cfg, batch_one) -> Any:
     return ctx
 
 
-def _forget_kv(ctx) -> None:
+def _forget_kv(llm) -> None:
+    ctx = getattr(llm, "_ctx", None)
     if ctx is not None:
         ctx.kv_cache_clear()
     _kv["tokens"] = []
 
 
-def _generate_reusing_prefix(llm, prompt: str, cfg) -> tuple[str, int]:
+def _generate_reusing_prefix(llm, tokens: list[int], cfg) -> tuple[str, int]:
     """Generate like cyllama's LLM.__call__, but with the prompt prefix reused from the KV cache.
     -> (text, generated token count)."""
     batch_one = _low_level()
-    tokens = list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
-    ctx = None
     try:
         ctx = _process_prompt(llm, tokens, cfg, batch_one)
         sampler = llm._ensure_sampler(cfg)
@@ -222,10 +239,10 @@ def _generate_reusing_prefix(llm, prompt: str, cfg) -> tuple[str, int]:
             ctx.decode(batch_one([token], len(tokens) + n_out - 1))
         return "".join(pieces), n_out
     except InterruptedError:  # cancel() aborted a decode mid-batch: whatever it wrote is unknown, start clean
-        _forget_kv(ctx or llm._ctx)
+        _forget_kv(llm)
         return "", 0
     except BaseException:
-        _forget_kv(ctx or llm._ctx)
+        _forget_kv(llm)
         raise
 
 
@@ -240,50 +257,51 @@ def choose_label(model: str, messages: list[dict[str, Any]], labels: list[str],
     in their first token this is the label with the highest log-probability. (cyllama 0.2.18's logits accessors
     are broken, so full-sequence label log-probabilities cannot be summed here.)
     -> (label, prompt tokens, generated tokens)."""
-    name = model.split("/", 1)[1] if model.startswith("local/") else model
+    name = _model_name(model)
     spec_for(name)
     if not labels:
         raise LLMError("choose_label needs at least one label")
     llm = _load(name)
     from cyllama import GenerationConfig
-    from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
 
     batch_one = _low_level()
     longest = max(len(llm.vocab.tokenize(label, add_special=False, parse_special=False)) for label in labels)
     with _gen_lock:
         prompt, _prefix = build_prompt(llm, messages)
         cfg = GenerationConfig(max_tokens=longest + 1, temperature=0.0, n_ctx=N_CTX)
-        tokens = list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
-        if cancelled is not None and cancelled.is_set():
-            raise LLMError(f"local/{name}: cancelled before it started")
-        _current["cancel"] = cancelled
-        ctx = None
-        try:
-            ctx = _process_prompt(llm, tokens, cfg, batch_one)
-            sampler = LlamaSampler(LlamaSamplerChainParams())
-            sampler.add_grammar(llm.vocab, "root ::= " + " | ".join(_gbnf_literal(x) for x in labels), "root")
-            sampler.add_greedy()
-            text, n_out = "", 0
-            while n_out < cfg.max_tokens and text not in labels:
-                token = sampler.sample(ctx, -1)
-                if llm.vocab.is_eog(token):
-                    break
-                text += llm.vocab.token_to_piece(token, special=True)
-                ctx.decode(batch_one([token], len(tokens) + n_out))
-                n_out += 1
-            # A label that is a prefix of another ends where the grammar allows the end: take the longest match.
-            chosen = max((x for x in labels if text.startswith(x)), key=len, default=None)
-            if chosen is None:
-                raise LLMError(f"local/{name}: constrained answer {text!r} matches no label")
-            return chosen, len(tokens), n_out
-        except InterruptedError:
-            _forget_kv(ctx or llm._ctx)
-            raise LLMError(f"local/{name}: cancelled") from None
-        except BaseException:
-            _forget_kv(ctx or llm._ctx)
-            raise
-        finally:
-            _current["cancel"] = None
+        tokens = _tokenize(llm, prompt, cfg)
+        with _running(name, cancelled):
+            return _choose_under_grammar(llm, name, tokens, labels, cfg, batch_one)
+
+
+def _choose_under_grammar(llm, name: str, tokens: list[int], labels: list[str], cfg,
+                          batch_one) -> tuple[str, int, int]:
+    from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
+
+    try:
+        ctx = _process_prompt(llm, tokens, cfg, batch_one)
+        sampler = LlamaSampler(LlamaSamplerChainParams())
+        sampler.add_grammar(llm.vocab, "root ::= " + " | ".join(_gbnf_literal(x) for x in labels), "root")
+        sampler.add_greedy()
+        text, n_out = "", 0
+        while n_out < cfg.max_tokens and text not in labels:
+            token = sampler.sample(ctx, -1)
+            if llm.vocab.is_eog(token):
+                break
+            text += llm.vocab.token_to_piece(token, special=True)
+            ctx.decode(batch_one([token], len(tokens) + n_out))
+            n_out += 1
+        # A label that is a prefix of another ends where the grammar allows the end: take the longest match.
+        chosen = max((x for x in labels if text.startswith(x)), key=len, default=None)
+        if chosen is None:
+            raise LLMError(f"local/{name}: constrained answer {text!r} matches no label")
+        return chosen, len(tokens), n_out
+    except InterruptedError:
+        _forget_kv(llm)
+        raise LLMError(f"local/{name}: cancelled") from None
+    except BaseException:
+        _forget_kv(llm)
+        raise
 
 
 def reused_prompt_tokens() -> int:
@@ -294,11 +312,8 @@ def reused_prompt_tokens() -> int:
 def reset_prefix_cache() -> None:
     """Forget the cached prompt: the next generation processes its whole prompt."""
     with _gen_lock:
-        llm = _loaded.get("llm")
-        ctx = getattr(llm, "_ctx", None)
-        if ctx is not None:
-            ctx.kv_cache_clear()
-        _kv["tokens"], _kv["reused"] = [], 0
+        _forget_kv(_loaded.get("llm"))
+        _kv["reused"] = 0
 
 
 def cancel(cancelled: threading.Event) -> None:

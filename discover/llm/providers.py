@@ -38,6 +38,11 @@ def litellm_module():
 IN_PROCESS_PREFIXES = ("local/", "fake/")
 
 
+def in_process(model: str) -> bool:
+    """The model runs in this process (the embedded model, or the fake one in tests)."""
+    return model.startswith(IN_PROCESS_PREFIXES)
+
+
 def handles_prefill(model: str) -> bool:
     """In-process providers continue a trailing assistant message themselves."""
-    return model.startswith(IN_PROCESS_PREFIXES)
+    return in_process(model)

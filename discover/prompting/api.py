@@ -10,7 +10,8 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from discover.errors import ConfigError, StoreError
-from discover.interrupt import run_job
+from discover.interrupt import interrupted_reason, run_job
+from discover.llm.providers import in_process
 from discover.prompting.datasets import PromptTask
 from discover.prompting.engine import PromptConfig, PromptJob, PromptStats, PromptSummary, check_prompt_run
 from discover.prompting.scorers import Scorer, UserScorer, make_scorer
@@ -69,7 +70,7 @@ def _scorer(config: PromptConfig, task: PromptTask):
             scorer.close()  # type: ignore[attr-defined]
     else:
         labels = config.labels or task.labels or sorted({e.target for e in task.train})
-        if spec == "label" and config.task_model.split("/", 1)[0] not in ("local", "fake"):
+        if spec == "label" and not in_process(config.task_model):
             raise ConfigError(f"the label scorer needs an in-process task model (local/...), not {config.task_model}: "
                               f"a hosted API returns text only; use --scorer choice")
         yield make_scorer(spec, labels=labels), None
@@ -105,7 +106,7 @@ def run_prompt_job(config: PromptConfig | dict[str, Any], *, runs_dir: Path | st
 
             reason, test_scores = run_job(main)
     except KeyboardInterrupt as exc:
-        store.set_run_status(run_id, "stopped", f"interrupted ({exc.args[0] if exc.args else 'Ctrl-C'})")
+        store.set_run_status(run_id, "stopped", interrupted_reason(exc))
         raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover prompt --resume {run_id}",
                           run_id=run_id) from None
     except BaseException as exc:

@@ -120,15 +120,19 @@ class RegexScorer(Scorer):
         return ScoreResult(float(normalise(got or "") == normalise(target)), pred=got)
 
 
-class LabelScorer(Scorer):
-    """The engine asks the task model to choose among `labels` (Gateway.choose); the chosen label is the output."""
-
-    name = "label"
+class _LabelledScorer(Scorer):
+    """A classification scorer: a fixed set of labels, each once, in the order given."""
 
     def __init__(self, labels: list[str]) -> None:
         if not labels:
-            raise ConfigError("the label scorer needs labels (the task's, or --labels a,b,c)")
+            raise ConfigError(f"the {self.name} scorer needs labels (the task's, or --labels a,b,c)")
         self.labels = list(dict.fromkeys(labels))
+
+
+class LabelScorer(_LabelledScorer):
+    """The engine asks the task model to choose among `labels` (Gateway.choose); the chosen label is the output."""
+
+    name = "label"
 
     def one(self, output: str, target: str) -> ScoreResult:
         return ScoreResult(float(normalise(output) == normalise(target)), pred=output)
@@ -146,13 +150,11 @@ class NumericScorer(Scorer):
         return ScoreResult(float(ok), pred=None if got is None else f"{got:g}")
 
 
-class ChoiceScorer(Scorer):
+class ChoiceScorer(_LabelledScorer):
     name = "choice"
 
     def __init__(self, labels: list[str]) -> None:
-        if not labels:
-            raise ConfigError("the choice scorer needs labels (the task's, or --labels a,b,c)")
-        self.labels = list(dict.fromkeys(labels))
+        super().__init__(labels)
         self.norm = {normalise(x): x for x in self.labels}
 
     def closest(self, output: str) -> str:
