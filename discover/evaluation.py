@@ -10,6 +10,31 @@ from discover.feedback import Outcome
 from discover.problem import Problem
 
 
+class Evaluator:
+    """The trusted side of evaluation for one problem: candidate side on an executor, scoring by the judge.
+
+    (Transitional shim: the trust-split implementation replaces the body, the interface stays.)
+        async evaluate(code, instance_sets, *, split, deadline=None) -> list[EvalResult]   (one per set)
+    """
+
+    def __init__(self, problem: Problem, sandbox: Any) -> None:
+        self.problem = problem
+        self.sandbox = sandbox
+        self.capacity = max(1, getattr(sandbox, "workers", 1))
+        self._slots = asyncio.Semaphore(self.capacity)
+
+    @property
+    def backend(self) -> str:
+        return getattr(self.sandbox, "backend", "?")
+
+    async def evaluate(self, code: str, instance_sets: list[str], *, split: str = "train",
+                       deadline: float | None = None) -> list[Any]:
+        return await evaluate_sets(self.sandbox, self.problem, code, instance_sets, self._slots)
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
 def requests_for(problem: Problem, code: str, instance_sets: Iterable[str]) -> list[Any]:
     from discover.sandbox import EvalRequest
 
