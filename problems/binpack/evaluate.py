@@ -1,4 +1,5 @@
-"""Online bin packing, evaluated the way FunSearch evaluates it.
+"""Online bin packing, evaluated the way FunSearch evaluates it, split into a trusted and a candidate side
+(docs/problem-contract.md).
 
 Reference: Romera-Paredes et al., "Mathematical discoveries from program search with large language
 models", Nature 2024; the evaluation skeleton in google-deepmind/funsearch, bin_packing/bin_packing.ipynb.
@@ -13,9 +14,13 @@ Re-implemented here from that description (no code copied):
 * excess over the L1 bound ceil(sum(items) / capacity), in %. The set score is FunSearch's:
   (mean bins used - mean L1 bound) / mean L1 bound * 100, a ratio of means over the set's instances.
 
-Runs inside the sandbox: stdlib + numpy only. Stricter than FunSearch in one respect: a priority
-function must return one finite number per bin it was given (FunSearch would silently take argmax of
-whatever came back); anything else raises InvalidSolution.
+Candidate side (``run``, in the sandbox): the online loop above, given one instance's items and capacity; it
+returns the bin chosen for every item. Trusted side (``public``, ``score``): reads the instance files, and
+re-checks every returned packing (one valid bin per item, no bin over capacity) before counting its bins; the
+L1 bound is computed here. Stdlib + numpy only.
+
+Stricter than FunSearch in one respect: a priority function must return one finite number per bin it was given
+(FunSearch would silently take argmax of whatever came back); anything else raises InvalidSolution.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ INSTANCE_SETS = {
     "or4": ("binpack4.txt", "orlib"),
     "weibull5k": ("funsearch_binpacking_datasets.json", "json:Weibull 5k"),
 }
+
+
+# ---------------------------------------------------------------------------------------------- trusted side
 
 
 def parse_orlib(text: str) -> dict[str, dict]:
@@ -81,40 +89,57 @@ def l1_bound(items, capacity: int) -> int:
     return int(math.ceil(sum(items) / capacity))
 
 
-def pack(priority, items, capacity: int) -> int:
-    """Pack `items` online with `priority`; return the number of bins used."""
+def public(instance_set: str, data_dir: str) -> dict:
+    """What the packing loop needs: the items in arrival order and the capacity (never OR-Library's best known)."""
+    return {
+        name: {"id": name, "capacity": int(inst["capacity"]),
+               "items": np.array([int(x) for x in inst["items"]], dtype=np.int64)}
+        for name, inst in load_instances(instance_set, data_dir).items()
+    }
+
+
+def hidden(instance_set: str, data_dir: str) -> list:
+    """Nothing of an instance is secret: the items are public and the L1 bound follows from them."""
+    return []
+
+
+def bin_loads(instance_id: str, assignment, items: list[int], capacity: int) -> np.ndarray:
+    """The load of each of the instance's n bins under `assignment` (bin index per item), after checking that it
+    is a packing: one int bin index in 0..n-1 per item, no bin over capacity."""
     n = len(items)
-    bins = np.full(n, capacity, dtype=np.int64)
-    for item in items:
-        valid = np.nonzero(bins >= item)[0]
-        scores = priority(item, bins[valid])
-        try:
-            scores = np.asarray(scores, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise InvalidSolution(f"priority must return an array of numbers, got {type(scores).__name__}: {exc}")
-        if scores.shape != valid.shape:
-            raise InvalidSolution(
-                f"priority returned shape {scores.shape} for {valid.size} bins; it must return one score per bin "
-                f"(shape ({valid.size},))"
-            )
-        best = int(np.argmax(scores))
-        if not math.isfinite(scores[best]) or np.isnan(scores).any():
-            raise InvalidSolution(f"priority returned a non-finite score (item {item}, {valid.size} bins)")
-        bins[valid[best]] -= item
-    return int(np.count_nonzero(bins != capacity))
+    a = assignment
+    if isinstance(a, list) and all(type(v) is int for v in a):
+        a = np.array(a, dtype=np.int64)
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or a.ndim != 1:
+        shown = f"array of dtype {a.dtype} and shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise InvalidSolution(f"instance {instance_id}: the packing must be a 1-D list or array of int bin indices, "
+                              f"got a {shown}")
+    if a.shape[0] != n:
+        raise InvalidSolution(f"instance {instance_id}: the packing assigns {a.shape[0]} items; the instance has {n}")
+    bad = np.flatnonzero((a < 0) | (a >= n))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidSolution(f"instance {instance_id}: item {i} is put into bin {int(a[i])}; bins are 0..{n - 1}")
+    loads = np.zeros(n, dtype=np.int64)
+    np.add.at(loads, a.astype(np.int64), np.asarray(items, dtype=np.int64))
+    over = np.flatnonzero(loads > capacity)
+    if over.size:
+        b = int(over[0])
+        raise InvalidSolution(f"instance {instance_id}: bin {b} holds {int(loads[b])}, over the capacity {capacity}")
+    return loads
 
 
-def evaluate(candidate, instance_set: str, data_dir: str) -> dict:
-    priority = getattr(candidate, "priority", None)
-    if not callable(priority):
-        raise InvalidSolution("the candidate module defines no function `priority(item, bins)`")
+def score(instance_set: str, data_dir: str, outputs: dict) -> dict:
     instances = load_instances(instance_set, data_dir)
     results: dict[str, dict] = {}
     used_all, bound_all = [], []
     for name, inst in instances.items():
+        if name not in outputs:
+            raise InvalidSolution(f"instance {name}: no packing came back")
         items = [int(x) for x in inst["items"]]
         capacity = int(inst["capacity"])
-        used = pack(priority, items, capacity)
+        loads = bin_loads(name, outputs[name], items, capacity)
+        used = int(np.count_nonzero(loads))  # = bins whose remaining capacity differs from the capacity
         bound = l1_bound(items, capacity)
         used_all.append(used)
         bound_all.append(bound)
@@ -130,3 +155,39 @@ def evaluate(candidate, instance_set: str, data_dir: str) -> dict:
         "mean_bins": mean_used,
         "mean_l1_bound": mean_bound,
     }
+
+
+# ---------------------------------------------------------------------------------------------- candidate side
+
+
+def pack(priority, items, capacity: int) -> np.ndarray:
+    """Pack `items` online with `priority`; return the bin index chosen for each item."""
+    n = len(items)
+    bins = np.full(n, capacity, dtype=np.int64)
+    chosen = np.empty(n, dtype=np.int64)
+    for k, item in enumerate(items):
+        valid = np.nonzero(bins >= item)[0]
+        scores = priority(item, bins[valid])
+        try:
+            scores = np.asarray(scores, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InvalidSolution(f"priority must return an array of numbers, got {type(scores).__name__}: {exc}")
+        if scores.shape != valid.shape:
+            raise InvalidSolution(
+                f"priority returned shape {scores.shape} for {valid.size} bins; it must return one score per bin "
+                f"(shape ({valid.size},))"
+            )
+        best = int(np.argmax(scores))
+        if not math.isfinite(scores[best]) or np.isnan(scores).any():
+            raise InvalidSolution(f"priority returned a non-finite score (item {item}, {valid.size} bins)")
+        chosen[k] = valid[best]
+        bins[valid[best]] -= item
+    return chosen
+
+
+def run(candidate, data) -> np.ndarray:
+    priority = getattr(candidate, "priority", None)
+    if not callable(priority):
+        raise InvalidSolution("the candidate module defines no function `priority(item, bins)`")
+    np.random.seed(0)  # a priority that draws from np.random stays repeatable
+    return pack(priority, [int(x) for x in data["items"]], int(data["capacity"]))
