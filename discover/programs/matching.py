@@ -1,0 +1,112 @@
+"""Find where a SEARCH text sits in a file: exactly first, then tolerating the ways LLMs miscopy code.
+
+The tolerated differences are the ones reported most in OpenEvolve/aider issues about failing diffs (trailing
+spaces, a blank line added or dropped, the whole snippet indented one level more or less); anything else must
+match. Each stage that finds something stops the search, so a tolerant stage never overrides an exact match.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int  # 0-based index of the first file line covered
+    stop: int  # one past the last file line covered
+    kind: str  # "exact", "trailing whitespace", "blank lines", "indentation"
+    shift: tuple[str, str] = ("", "")  # (added, removed) indentation: the replacement gets the same shift
+
+    def describe(self) -> str:
+        return f"lines {self.start + 1}-{self.stop}"
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def find_matches(file_lines: list[str], search: list[str]) -> list[Match]:
+    """Every place `search` matches, from the strictest stage that finds any. Lines carry no newline."""
+    n = len(search)
+    exact = [Match(i, i + n, "exact") for i in range(len(file_lines) - n + 1) if file_lines[i:i + n] == search]
+    if exact:
+        return exact
+    stripped_search = [s.rstrip() for s in search]
+    stripped_file = [f.rstrip() for f in file_lines]
+    trailing = [Match(i, i + n, "trailing whitespace") for i in range(len(file_lines) - n + 1)
+                if stripped_file[i:i + n] == stripped_search]
+    if trailing:
+        return trailing
+    # Compare the non-blank lines only; a match spans from the first to the last matched file line.
+    wanted = [s for s in stripped_search if s.strip()]
+    if not wanted:
+        return []
+    kept = [i for i, f in enumerate(stripped_file) if f.strip()]
+    content = [stripped_file[i] for i in kept]
+    k = len(wanted)
+    blank = [Match(kept[j], kept[j + k - 1] + 1, "blank lines") for j in range(len(content) - k + 1)
+             if content[j:j + k] == wanted]
+    if blank:
+        return blank
+    shifted = []
+    for j in range(len(content) - k + 1):
+        shift = _uniform_shift(content[j:j + k], wanted)
+        if shift is not None:
+            shifted.append(Match(kept[j], kept[j + k - 1] + 1, "indentation", shift))
+    return shifted
+
+
+def _uniform_shift(found: list[str], wanted: list[str]) -> tuple[str, str] | None:
+    """(added, removed) when `found` is `wanted` with one indentation string added to, or removed from, every line."""
+    f0, w0 = _indent(found[0]), _indent(wanted[0])
+    if f0.endswith(w0) and len(f0) > len(w0):
+        extra = f0[: len(f0) - len(w0)]
+        ok = all(f == extra + w for f, w in zip(found, wanted))
+        return (extra, "") if ok else None
+    if w0.endswith(f0) and len(w0) > len(f0):
+        extra = w0[: len(w0) - len(f0)]
+        ok = all(w == extra + f for f, w in zip(found, wanted))
+        return ("", extra) if ok else None
+    return None
+
+
+def reindent(lines: list[str], shift: tuple[str, str]) -> list[str]:
+    """Apply the SEARCH text's indentation shift to the replacement (blank lines stay blank)."""
+    added, removed = shift
+    out = []
+    for line in lines:
+        if not line.strip():
+            out.append("")
+        elif removed:
+            out.append(line[len(removed):] if line.startswith(removed) else line.lstrip(" \t"))
+        else:
+            out.append(added + line)
+    return out
+
+
+def closest(file_lines: list[str], search: list[str], allowed: set[int]) -> str:
+    """A hint for a SEARCH text that matched nowhere: the most similar line range and its first differing line."""
+    wanted = [s.strip() for s in search if s.strip()]
+    if not wanted or not allowed:
+        return ""
+    candidates = sorted(allowed)
+    best: tuple[float, int] = (0.0, -1)
+    width = len(search)
+    for i in candidates:
+        window = [f.strip() for f in file_lines[i:i + width] if f.strip()]
+        ratio = difflib.SequenceMatcher(None, "\n".join(window), "\n".join(wanted), autojunk=False).ratio()
+        if ratio > best[0]:
+            best = (ratio, i)
+    ratio, start = best
+    if ratio < 0.5:
+        return ""
+    following = [i for i in range(start, len(file_lines)) if file_lines[i].strip()]
+    for position, wanted_line in enumerate(wanted):
+        if position >= len(following):
+            return f"; the closest text starts at line {start + 1} but the file ends before SEARCH does"
+        at = following[position]
+        if file_lines[at].strip() != wanted_line:
+            return (f"; the closest text starts at line {start + 1}, where line {at + 1} is "
+                    f"`{file_lines[at].strip()[:80]}` but SEARCH has `{wanted_line[:80]}`")
+    return f"; the closest text starts at line {start + 1} (it differs only in indentation)"

@@ -1,0 +1,101 @@
+"""Show a Program to the LLM and tell it how to answer (the templates live in prompts/program/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from string import Template
+from typing import Iterable, Literal
+
+from discover.errors import ConfigError
+from discover.programs.blocks import Block, Program
+
+# The same prompts folder (and override) the operators read their templates from.
+PROMPTS_DIR = Path(os.environ.get("DISCOVER_PROMPTS_DIR", Path(__file__).resolve().parents[2] / "prompts"))
+
+LANGUAGES = {".py": "python", ".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".c": "c",
+             ".cpp": "cpp", ".h": "c", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".sh": "bash",
+             ".md": "markdown", ".txt": "text"}
+
+AnswerFormat = Literal["diff", "rewrite"]
+
+
+def render_template(name: str, **values: object) -> str:
+    path = PROMPTS_DIR / name
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"prompt template {path} is missing", path=str(path)) from exc
+    return Template(text).safe_substitute({k: str(v) for k, v in values.items()}).strip() + "\n"
+
+
+def _language(path: str) -> str:
+    dot = path.rfind(".")
+    return LANGUAGES.get(path[dot:], "") if dot >= 0 else ""
+
+
+def _fence(text: str) -> str:
+    """A fence longer than any backtick run in the text, so a file holding ``` cannot close it early."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def render_file(path: str, text: str, line_numbers: bool = False) -> str:
+    body = text if text.endswith("\n") or not text else text + "\n"
+    if line_numbers:
+        lines = body.splitlines()
+        width = len(str(len(lines)))
+        body = "".join(f"{n:>{width}} | {line}\n" for n, line in enumerate(lines, start=1))
+    fence = _fence(body)
+    return f"### File: {path}\n{fence}{_language(path)}\n{body}{fence}\n"
+
+
+def block_list(blocks: list[Block]) -> str:
+    return "\n".join(f"- {b.describe()}" for b in blocks)
+
+
+def render_program(program: Program, line_numbers: bool = False, show: Iterable[str] | bool = ()) -> str:
+    """Files with blocks in full (headed by their path), then the other files by name, or in full when listed in
+    `show` (or all of them when `show` is True). The code is verbatim, so SEARCH text can be copied from it."""
+    with_blocks = program.files_with_blocks()
+    files = program.files
+    shown = set(files) if show is True else set(show or ()) & set(files)
+    parts = [f"Editable blocks (change only the lines between their markers):\n{block_list(program.blocks())}\n"]
+    for path in files:
+        if path in with_blocks or path in shown:
+            readonly = "" if path in with_blocks else " (read-only: no EVOLVE block)"
+            parts.append(render_file(path, files[path], line_numbers).replace("\n", f"{readonly}\n", 1))
+    others = [p for p in files if p not in with_blocks and p not in shown]
+    if others:
+        parts.append("Other files of the program (not shown, read-only): " + ", ".join(others) + "\n")
+    return "\n".join(parts)
+
+
+def answer_format(program: Program, kind: AnswerFormat = "diff") -> str:
+    """The instructions for one answer format, filled in with this program's file and block names."""
+    first = program.blocks()[0]
+    single_file = len(program.files_with_blocks()) == 1
+    if kind == "diff":
+        path_rule = ("The file name after SEARCH may be left out: only one file has blocks." if single_file else
+                     "Write the file's path after SEARCH: several files have blocks.")
+        return render_template("program/diff.txt", example_path=first.file, path_rule=path_rule).strip()
+    if kind == "rewrite":
+        return render_template("program/rewrite.txt", example_label=first.label,
+                               labels=", ".join(b.label for b in program.blocks())).strip()
+    raise ValueError(f"unknown answer format {kind!r} (diff or rewrite)")
+
+
+def rewrite_prefix(program: Program, label: str | int) -> str:
+    """A prefilled start for a block rewrite (completion-style, for small local models): the model writes the
+    body and closes the fence; stop generation at the closing fence."""
+    block = program.block(label)
+    return f"Block: {block.label}\n```{_language(block.file)}\n"
+
+
+def edit_failed(reason: str, kind: AnswerFormat = "diff") -> str:
+    """The re-ask after a refused answer: the one-line reason, and the format reminder."""
+    return render_template("program/edit_failed.txt", reason=reason,
+                           format_name="SEARCH/REPLACE edits" if kind == "diff" else "block rewrites").strip()
