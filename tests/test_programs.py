@@ -9,7 +9,7 @@ import pytest
 
 from discover.extract import MalformedOutput
 from discover.programs import (EditError, Program, ProgramError, answer_format, apply_edits, edit_failed,
-                               render_program, rewrite_prefix)
+                               render_program, rewrite_prefix, thought_of)
 
 MAIN = textwrap.dedent("""\
     import math
@@ -389,3 +389,39 @@ def test_full_block_rewrite_refusals(multi):
         apply_edits(multi, "I think it is fine.")
     with pytest.raises(EditError, match=r"after the edits, main.py line \d+"):
         apply_edits(multi, "Block: scoring\n```python\ndef score(a, b)\n    return 0\n```")
+
+
+# --- what models get wrong, tolerated ----------------------------------------------------------------------
+
+
+def test_line_numbers_copied_from_the_rendering_are_removed(single):
+    shown = render_program(single, line_numbers=True)
+    copied = [line for line in shown.splitlines() if line.startswith((" 8 |", " 9 |"))]
+    assert len(copied) == 2
+    answer = diff("\n".join(copied), " 8 |     return abs(a - b)")
+    result = apply_edits(single, answer)
+    assert "def score(a, b):\n    return abs(a - b)\n# EVOLVE-BLOCK-END" in result.program.files["main.py"]
+    assert any("line numbers" in n for n in result.notes)
+
+
+def test_whole_file_given_as_a_rewrite_keeps_only_the_block(single):
+    one = Program({"a.py": "import math\n\n# EVOLVE-BLOCK-START\nx = 1\n# EVOLVE-BLOCK-END\nprint(x)\n"})
+    answer = "```python\nimport os\n\n# EVOLVE-BLOCK-START\nx = 2\n# EVOLVE-BLOCK-END\nprint(x + 1)\n```"
+    result = apply_edits(one, answer)
+    assert result.program.files["a.py"] == "import math\n\n# EVOLVE-BLOCK-START\nx = 2\n# EVOLVE-BLOCK-END\nprint(x)\n"
+    assert any("outside the block's markers were ignored" in n for n in result.notes)
+
+
+def test_same_text_in_blocks_of_two_files_needs_a_path():
+    block = "# EVOLVE-BLOCK-START {}\nx = 1\n# EVOLVE-BLOCK-END\n"
+    program = Program({"a.py": block.format("a"), "b.py": block.format("b")})
+    with pytest.raises(EditError, match=r"occurs 2 times \(a.py lines 2-2, b.py lines 2-2\)"):
+        apply_edits(program, diff("x = 1", "x = 2"))
+    assert apply_edits(program, diff("x = 1", "x = 2", "b.py")).program.files["b.py"] == block.format("b").replace(
+        "x = 1", "x = 2")
+
+
+def test_thought_of_answer():
+    assert thought_of("Thought: use a heap.\n<<<<<<< SEARCH\nx = {1: 2}\n") == "use a heap."
+    assert thought_of("Swap the loops for locality.\n\n```python\nx\n```") == "Swap the loops for locality."
+    assert thought_of("<<<<<<< SEARCH\n{\"a\": 1}\n") == ""

@@ -8,9 +8,11 @@
 See docs/programs.md.
 """
 
+from discover.programs.answers import thought_of
 from discover.programs.blocks import Block, Program, ProgramError
 from discover.programs.edits import AppliedEdit, EditError, EditResult, apply_edits
 from discover.programs.render import answer_format, edit_failed, render_file, render_program, rewrite_prefix
 
 __all__ = ["AppliedEdit", "Block", "EditError", "EditResult", "Program", "ProgramError", "answer_format",
-           "apply_edits", "edit_failed", "render_file", "render_program", "rewrite_prefix"]
+           "apply_edits", "edit_failed", "render_file", "render_program", "rewrite_prefix",
+           "thought_of"]

@@ -16,6 +16,9 @@ DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 CLOSE = re.compile(r"^\s*>{5,9}\s*REPLACE\b.*$")
 FENCE = re.compile(r"^\s*(?P<ticks>`{3,})(?P<info>[^`]*)$")
 # "Block: scoring", "### Block 1", "**Block `scoring`**": a line that is only the word block and a label.
+# The prefix render_file(line_numbers=True) puts on each line; models copy it into SEARCH.
+LINE_NUMBER = re.compile(r"^ *\d+ \|(?: |$)")
+THOUGHT = re.compile(r"^\W*(?:thought|idea)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 BLOCK_HEADER = re.compile(r"^[\W_]*block[\s:#=`'\"*]*(?P<label>[A-Za-z0-9_][\w.-]*)[\s:`'\"*.]*$", re.IGNORECASE)
 
 
@@ -42,6 +45,30 @@ class ParsedAnswer:
     edits: list[SearchReplace | BlockRewrite] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def thought_of(answer: str) -> str:
+    """The answer's one-sentence idea: its "Thought:" line, else the prose before the first edit or code block."""
+    found = THOUGHT.search(answer)
+    if found:
+        return " ".join(found.group(1).split())[:500]
+    prose = []
+    for line in answer.splitlines():
+        if OPEN.match(line) or FENCE.match(line) or BLOCK_HEADER.match(line.strip()):
+            break
+        prose.append(line)
+    return " ".join(" ".join(prose).split())[:300]
+
+
+def strip_line_numbers(search: list[str], replace: list[str]) -> tuple[list[str], list[str]] | None:
+    """SEARCH/REPLACE without copied `12 | ` prefixes, when every non-blank SEARCH line has one; else None."""
+    if not any(line.strip() for line in search) or not all(LINE_NUMBER.match(x) for x in search if x.strip()):
+        return None
+
+    def strip(lines: list[str]) -> list[str]:
+        return [LINE_NUMBER.sub("", line, count=1) for line in lines]
+
+    return strip(search), strip(replace)
 
 
 def looks_like_diff(text: str) -> bool:

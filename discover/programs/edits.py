@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from discover.extract import MalformedOutput
-from discover.programs.answers import BlockRewrite, SearchReplace, looks_like_diff, parse_diff, parse_rewrite
+from discover.programs.answers import (BlockRewrite, SearchReplace, looks_like_diff, parse_diff, parse_rewrite,
+                                       strip_line_numbers)
 from discover.programs.blocks import Block, Program, ProgramError, find_blocks, marker
 from discover.programs.matching import Match, closest, find_matches, reindent
 
@@ -193,6 +194,10 @@ def _locate(work: _Original, path: str, search: list[str], after, before) -> lis
 def _plan_search_replace(work: _Original, edit: SearchReplace, notes: list[str]) -> _Planned:
     if not any(line.strip() for line in edit.search):
         raise _Refused("SEARCH is empty: copy the exact existing lines to change between SEARCH and =======")
+    numbered = strip_line_numbers(edit.search, edit.replace)
+    if numbered is not None:
+        edit = SearchReplace(edit.number, edit.line, edit.path, *numbered)
+        notes.append(f"edit {edit.number}: the line numbers copied into it were removed")
     search, replace, after, before = _strip_marker_context(edit, notes)
     if not any(line.strip() for line in search):
         raise _Refused("SEARCH holds only marker lines: copy the lines inside the block that you want to change")
