@@ -226,6 +226,9 @@ def _register_extensions() -> None:
     from discover.review.commands import register as register_review
 
     register_review(app)
+    from discover.web.commands import register as register_web
+
+    register_web(app)
 
 
 _register_extensions()

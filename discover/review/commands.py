@@ -187,8 +187,9 @@ def show(
                   highlight=False)
     if c.thought:
         console.print(Text("Thought: ", style="bold") + Text(c.thought))
-    if info.kind == "prompt":
-        console.print(Panel(Text(c.code or "(empty instruction)"), title="instruction", title_align="left"))
+    if info.target.language == "text":
+        label = info.target.text_label
+        console.print(Panel(Text(c.code or f"(empty {label})"), title=label, title_align="left"))
     else:
         console.print(Syntax(c.code, "python", line_numbers=True, word_wrap=True))
     if d.evaluations:
@@ -275,27 +276,22 @@ def lineage(
 # -- export ------------------------------------------------------------------------------------------------------
 def export(
     candidate_id: Optional[str] = typer.Argument(None, metavar="ID", help="Candidate id or a unique prefix."),
-    best: bool = typer.Option(False, "--best", help="The leaderboard's top candidate instead of an ID."),
+    best: bool = typer.Option(False, "--best", help="The best candidate (valid, not suspicious, best train score, "
+                              "earliest on ties) over the problem's runs, instead of an ID."),
     problem: Optional[str] = typer.Option(None, "--problem", "-p", help="With --best: which problem (needed if several)."),
+    run: Optional[str] = typer.Option(None, "--run", help="With --best: only this run (id or prefix)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: print it)."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Write a candidate as a standalone, importable Python file with a header saying where it came from."""
     from discover.review.export import export_text
     from discover.review.inspect import detail
-    from discover.review.leaderboard import build_leaderboards
 
     if (candidate_id is None) == (not best):
         raise ConfigError("give a candidate ID or --best (not both)")
     store = _store(runs_dir)
     if best:
-        boards = build_leaderboards(store, problem=problem)
-        if len(boards) > 1:
-            raise ConfigError(f"runs of several problems ({', '.join(b.problem for b in boards)}): pass --problem")
-        top = boards[0].candidates if boards else []
-        if not top:
-            raise DiscoverError(f"no valid candidate for {problem or 'any problem'} in {store.runs_dir}")
-        candidate_id = top[0].candidate_id
+        candidate_id = _best_id(store, problem, run)
     d = detail(store, candidate_id)  # type: ignore[arg-type]
     text = export_text(d)
     if output is None:
@@ -309,6 +305,29 @@ def export(
                       f"test {fmt(d.test_mean)})", highlight=False, soft_wrap=True)
 
 
+def _best_id(store: Store, problem: str | None, run: str | None) -> str:
+    """The same "best" as the run summary and `discover runs` (discover.review.best), over one run or every run of
+    one problem (train scores of one problem are comparable across its runs)."""
+    from discover.review.best import best_candidate
+    from discover.review.leaderboard import group_runs
+    from discover.review.problem_info import problem_info
+
+    if run is not None:
+        runs = [store.get_run(run)]
+    else:
+        groups = group_runs(store, problem)
+        if len(groups) > 1:
+            raise ConfigError(f"runs of several problems ({', '.join(groups)}): pass --problem or --run")
+        runs = next(iter(groups.values()), [])
+    if not runs:
+        raise DiscoverError(f"no runs in {store.runs_dir}")
+    info = problem_info(store, runs[-1])
+    top = best_candidate([c for r in runs for c in store.candidates(r.id)], minimize=info.minimize)
+    if top is None:
+        raise DiscoverError(f"no valid candidate for {problem or runs[-1].problem} in {store.runs_dir}")
+    return top.id
+
+
 # -- report --------------------------------------------------------------------------------------------------------
 def report(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id or a unique prefix."),
@@ -318,8 +337,9 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run (works offline).
 
-    Best score by generation and by LLM calls, outcomes per generation, the run's leaderboard with baselines, the
-    best candidate's code, feedback and lineage, LLM cost and tokens, the run configuration."""
+    The same views as `discover serve`: every candidate's train score (coloured by outcome, baselines as lines), the
+    whole lineage tree, and per candidate its code, diff to each parent, thought, feedback, prompt and raw response,
+    per-instance scores and cost; the run's leaderboard, LLM usage and configuration."""
     from discover.review.report import write_report
 
     path = write_report(_store(runs_dir), run_id, output)

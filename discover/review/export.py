@@ -51,7 +51,7 @@ def header(d: CandidateDetail) -> str:
 
 
 def export_text(d: CandidateDetail) -> str:
-    if d.info.kind == "prompt":
+    if d.info.target.language == "text":
         return header(d) + "\nINSTRUCTION = " + repr(d.candidate.code) + "\n"
     code = _with_imports(d.candidate.code, _missing_imports(d.candidate.code, d.info.imports))
     return header(d) + "\n" + code.rstrip("\n") + "\n"

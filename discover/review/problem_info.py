@@ -9,14 +9,13 @@ from typing import Literal
 from discover.errors import DiscoverError
 from discover.problem import load_problem
 from discover.store import RunRow, Store
-
-PROMPT_PREFIX = "prompt:"
+from discover.targets.info import TargetInfo, target_info
 
 
 @dataclass(frozen=True)
 class ProblemInfo:
     name: str
-    kind: str                                   # code | prompt
+    kind: str                                   # the target kind: code | prompt | ... (see discover.targets.info)
     direction: Literal["minimize", "maximize"]
     unit: str
     train_sets: list[str]
@@ -30,6 +29,10 @@ class ProblemInfo:
     @property
     def minimize(self) -> bool:
         return self.direction == "minimize"
+
+    @property
+    def target(self) -> TargetInfo:
+        return target_info(self.kind)
 
     def key(self, score: float | None) -> float:
         """Ascending sort key: smaller is better, None last."""
@@ -57,10 +60,11 @@ def _sets_seen(store: Store, run_id: str) -> tuple[list[str], list[str]]:
 
 
 def problem_info(store: Store, run: RunRow) -> ProblemInfo:
-    if run.kind == "prompt" or run.problem.startswith(PROMPT_PREFIX):
-        # prompt runs: accuracy on examples; train = the full train split ("minibatch" is only a screen)
-        return ProblemInfo(name=run.problem, kind="prompt", direction="maximize", unit="accuracy",
-                           train_sets=["train"], test_sets=["test"])
+    target = target_info(run.kind)
+    if not target.problem_folder:
+        # e.g. prompt runs: accuracy on examples; train = the full train split ("minibatch" is only a screen)
+        return ProblemInfo(name=run.problem, kind=target.kind, direction=target.direction, unit=target.unit,
+                           train_sets=list(target.train_sets), test_sets=list(target.test_sets))
     problem = None
     for where in (run.problem_dir, run.problem):
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from discover.review.best import best_candidate, rankable
 from discover.review.problem_info import problem_info
 from discover.review.scores import from_evaluations
 from discover.store import RunRow, Store
@@ -31,7 +32,7 @@ class RunOverview(BaseModel):
     completion_tokens: int
     cost_usd: float
     best_train: float | None
-    best_train_id: str | None
+    best_train_id: str | None       # the run's best (discover.review.best)
     best_test: float | None         # mean over the problem's test sets, among candidates scored on all of them
     best_test_id: str | None
 
@@ -39,8 +40,8 @@ class RunOverview(BaseModel):
 def overview(store: Store, run: RunRow) -> RunOverview:
     info = problem_info(store, run)
     cands = store.candidates(run.id)
-    valid = [c for c in cands if c.status == "evaluated" and c.valid]
-    best_train = min(valid, key=lambda c: (info.key(c.train_score), c.created_at), default=None)
+    valid = [c for c in cands if rankable(c)]
+    best_train = best_candidate(valid, minimize=info.minimize)
     best_test, best_test_id = None, None
     for c in sorted(valid, key=lambda c: c.created_at):
         mean = from_evaluations(store.evaluations(c.id, "test"), "test", info.test_sets).mean if info.test_sets else None

@@ -1,0 +1,195 @@
+"""The JSON behind the web view and the static report: the runs, one run (every candidate, light), one candidate
+(everything: code, diffs to each parent, thought, feedback, prompt and raw response, per-instance scores, cost).
+Plain dicts with a `schema` field; all text is data (the page inserts it with textContent, never as HTML)."""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from discover.review.best import best_candidate, rankable
+from discover.review.leaderboard import build_leaderboard, group_runs
+from discover.review.problem_info import ProblemInfo, problem_info
+from discover.review.runs import overview, overviews
+from discover.review.scores import from_evaluations
+from discover.store import CandidateRow, Store
+
+RUNS_SCHEMA = "discover.web.runs/1"
+RUN_SCHEMA = "discover.web.run/1"
+CANDIDATE_SCHEMA = "discover.web.candidate/1"
+FAILURE_CATEGORY = {"invalid": "invalid", "timeout": "timeout", "suspicious": "suspicious", "cancelled": "cancelled"}
+SHORT_ERROR = 120
+
+
+def open_store(runs_dir: Path | str) -> Store:
+    """The store, read-only where the store supports it; never created."""
+    try:
+        return Store(runs_dir, readonly=True)  # type: ignore[call-arg]
+    except TypeError:  # a store without the readonly flag yet
+        return Store(runs_dir, create=False)
+
+
+def outcome(store: Store, c: CandidateRow) -> str:
+    """One word for the colour of a candidate: valid, screened out, invalid, timeout, error, suspicious, cancelled,
+    rejected, duplicate, pending."""
+    if c.status in ("rejected", "duplicate", "pending", "suspicious", "cancelled"):
+        return c.status
+    if c.valid:
+        return "valid"
+    failed = [e for e in store.evaluations(c.id, "train") if e.status != "ok"]
+    if not failed:
+        return "screened out"  # scored fine on a screen, not good enough for the full train split
+    return FAILURE_CATEGORY.get(failed[0].status, "error")
+
+
+def _clip(text: str | None, n: int = SHORT_ERROR) -> str | None:
+    if not text:
+        return None
+    words = " ".join(text.split())
+    return words if len(words) <= n else words[: n - 1] + "…"
+
+
+def _meta(c: CandidateRow) -> dict[str, Any]:
+    meta = getattr(c, "meta", None)  # candidates.meta (JSON), where the store has it
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = {"raw": meta}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _target(info: ProblemInfo) -> dict[str, Any]:
+    t = info.target
+    return {"kind": t.kind, "language": t.language, "step_word": t.step_word, "text_label": t.text_label,
+            "unit": info.unit, "direction": info.direction}
+
+
+def _baselines(info: ProblemInfo) -> list[dict[str, Any]]:
+    """Train-split means of the references and baselines: the horizontal lines on the scatter."""
+    out = []
+    for kind, table in (("reference", info.references()), ("baseline", info.baselines)):
+        for name, values in table.items():
+            vals = [values[s] for s in info.train_sets if s in values]
+            if vals and len(vals) == len(info.train_sets):
+                out.append({"name": name, "kind": kind, "train": sum(vals) / len(vals)})
+    return out
+
+
+def runs_view(store: Store) -> dict[str, Any]:
+    return {"schema": RUNS_SCHEMA, "runs": [o.model_dump() for o in overviews(store)]}
+
+
+def run_view(store: Store, run_id: str) -> dict[str, Any]:
+    run = store.get_run(run_id)
+    info = problem_info(store, run)
+    cands = sorted(store.candidates(run.id), key=lambda c: (c.created_at, c.id))
+    calls = list(store.llm_calls(run.id))
+    paid_at = sorted(r["created_at"] for r in calls if not r["cached"] and r["error"] is None)
+    best = best_candidate(cands, minimize=info.minimize)
+    rows = []
+    for i, c in enumerate(cands):
+        evals = store.evaluations(c.id)
+        test = from_evaluations(evals, "test", info.test_sets).mean if info.test_sets else None
+        failed = next((e for e in evals if e.status != "ok"), None)
+        rows.append({
+            "id": c.id, "index": i, "operator": c.operator, "generation": c.generation, "slot": c.slot,
+            "parent_ids": c.parent_ids, "status": c.status, "outcome": outcome(store, c), "valid": bool(c.valid),
+            "rankable": rankable(c), "train_score": c.train_score, "test_score": test,
+            "calls_before": bisect.bisect_right(paid_at, c.created_at), "created_at": c.created_at,
+            "error": _clip(c.reject_reason or (failed.error if failed else None)),
+            "thought": _clip(c.thought, 90),
+        })
+    ov = overview(store, run)
+    board = build_leaderboard(store, run.problem, group_runs(store, run_ids=[run.id])[run.problem], limit=15)
+    return {
+        "schema": RUN_SCHEMA,
+        "run": {**ov.model_dump(), "config": run.config, "problem_dir_name": Path(run.problem_dir).name},
+        "target": _target(info), "note": info.note, "train_sets": info.train_sets, "test_sets": info.test_sets,
+        "baselines": _baselines(info), "best_id": best.id if best else None, "candidates": rows,
+        "cached_calls": sum(1 for r in calls if r["cached"]), "failed_calls": sum(1 for r in calls if r["error"]),
+        "leaderboard": board.model_dump(),
+        # changes whenever something the page shows changes: the page re-renders only then
+        "version": hashlib.sha1(json.dumps([rows, ov.status, ov.llm_calls, len(calls)], default=str).encode()).hexdigest()[:16],
+    }
+
+
+def _llm_call(store: Store, run_id: str, key: str | None) -> dict[str, Any] | None:
+    """The LLM call that produced the candidate (the paid answer, else the cached one, else the failed attempt)."""
+    if not key:
+        return None
+    rows = [r for r in store.llm_calls(run_id) if r["key"] == key]
+    if not rows:
+        return None
+    row = next((r for r in rows if r["error"] is None and not r["cached"]), None) or \
+        next((r for r in rows if r["error"] is None), rows[0])
+    try:
+        messages = json.loads(row["messages"])
+    except ValueError:
+        messages = [{"role": "?", "content": row["messages"]}]
+    return {"model": row["model"], "role": row["role"], "messages": messages, "response": row["response"],
+            "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
+            "cost_usd": row["cost_usd"], "latency_s": row["latency_s"], "cached": bool(row["cached"]),
+            "error": row["error"], "attempts": len(rows)}
+
+
+def _diff(parent: CandidateRow, c: CandidateRow) -> list[str]:
+    lines = difflib.unified_diff(parent.code.splitlines(), c.code.splitlines(), fromfile=f"{parent.id} ({parent.operator})",
+                                 tofile=f"{c.id} ({c.operator})", lineterm="")
+    return list(lines)
+
+
+def code_tokens(code: str, language: str) -> list[list[str]]:
+    """[css class, text] runs for the page to build spans from (pygments' short class names); plain text is one
+    run without a class."""
+    if language != "python":
+        return [["", code]]
+    from pygments import lex
+    from pygments.lexers import PythonLexer
+    from pygments.token import STANDARD_TYPES
+
+    out: list[list[str]] = []
+    for ttype, value in lex(code, PythonLexer()):
+        while ttype not in STANDARD_TYPES:
+            ttype = ttype.parent
+        cls = STANDARD_TYPES[ttype]
+        if out and out[-1][0] == cls:
+            out[-1][1] += value
+        else:
+            out.append([cls, value])
+    return out
+
+
+def candidate_view(store: Store, cid: str) -> dict[str, Any]:
+    c = store.get_candidate(cid)
+    run = store.get_run(c.run_id)
+    info = problem_info(store, run)
+    language = info.target.language
+    parents = []
+    for pid in c.parent_ids:
+        try:
+            p = store.get_candidate(pid)
+        except Exception:  # noqa: BLE001 - a parent from a deleted run: say so, do not fail the page
+            parents.append({"id": pid, "missing": True})
+            continue
+        parents.append({"id": p.id, "operator": p.operator, "train_score": p.train_score, "diff": _diff(p, c)})
+    evals = []
+    for e in store.evaluations(c.id):
+        evals.append({"split": e.split, "instance_set": e.instance_set, "status": e.status, "score": e.score,
+                      "error": e.error, "traceback": e.traceback, "stderr_tail": e.stderr_tail,
+                      "duration_s": e.duration_s, "instances": e.instances})
+    children = [x.id for x in store.candidates(run.id) if c.id in x.parent_ids]
+    test = from_evaluations(store.evaluations(c.id), "test", info.test_sets).mean if info.test_sets else None
+    return {
+        "schema": CANDIDATE_SCHEMA, "id": c.id, "run_id": run.id, "operator": c.operator, "generation": c.generation,
+        "slot": c.slot, "status": c.status, "outcome": outcome(store, c), "valid": bool(c.valid),
+        "reject_reason": c.reject_reason, "train_score": c.train_score, "test_score": test, "thought": c.thought,
+        "language": language, "text_label": info.target.text_label, "code": c.code,
+        "code_tokens": code_tokens(c.code, language), "parents": parents, "children": children,
+        "feedback": store.feedback_for(c.id), "evaluations": evals, "llm": _llm_call(store, run.id, c.llm_call_key),
+        "meta": _meta(c), "created_at": c.created_at,
+    }
