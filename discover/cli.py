@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from discover.console import console, err_console
 from discover.errors import DiscoverError
@@ -23,16 +24,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
-
-
-def _status_table(stats: Any, header: str) -> Table:
-    t = Table(title=header, show_header=True, header_style="bold")
-    for col in ("gen", "best train", "valid", "invalid", "rejected", "dupes", "LLM calls", "cached", "tokens", "cost $", "elapsed"):
-        t.add_column(col, justify="right")
-    t.add_row(str(stats.generation), _fmt(stats.best_score), str(stats.valid), str(stats.invalid), str(stats.rejected),
-              str(stats.duplicates), str(stats.llm_calls), str(stats.cached_calls),
-              str(stats.prompt_tokens + stats.completion_tokens), f"{stats.cost_usd:.4f}", f"{stats.elapsed_s:.0f} s")
-    return t
 
 
 def _results_table(problem: Any, rows: list[tuple[str, dict[str, float | None]]], title: str) -> Table:
@@ -49,70 +40,80 @@ def _results_table(problem: Any, rows: list[tuple[str, dict[str, float | None]]]
     return t
 
 
-@app.command()
-def evolve(
-    problem: str = typer.Option("tsp", "--problem", "-p", help="Problem name or path to a problem folder."),
-    strategy: Optional[str] = typer.Option(None, help="eoh (default) or opro."),
-    model: Optional[str] = typer.Option(None, help="litellm model string, or local/qwen2.5-coder-0.5b (default)."),
-    api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
-    generations: Optional[int] = typer.Option(None, help="Number of generations."),
-    population: Optional[int] = typer.Option(None, help="Population size (candidates per generation)."),
-    max_llm_calls: Optional[int] = typer.Option(None, help="Stop after this many paid LLM calls."),
-    max_cost_usd: Optional[float] = typer.Option(None, help="Stop when LLM cost reaches this."),
-    timeout: Optional[float] = typer.Option(None, help="Wall-clock limit in seconds."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the non-LLM randomness."),
-    sandbox: Optional[str] = typer.Option(None, help="auto, bwrap, docker or process."),
-    workers: Optional[int] = typer.Option(None, help="Parallel sandbox workers (default: cores)."),
-    llm_concurrency: Optional[int] = typer.Option(None, help="Concurrent LLM calls."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with any run setting."),
-    resume: Optional[str] = typer.Option(None, help="Continue a stopped or crashed run (id or prefix)."),
-    runs_dir: Optional[Path] = typer.Option(None, envvar="DISCOVER_RUNS_DIR", help="Where runs are stored (default ./runs)."),
-) -> None:
-    """Evolve heuristics for a problem with an LLM, scored in a sandbox."""
-    from discover.config import build_config
-    from discover.run import evolve as run_evolve
-
-    flags = dict(strategy=strategy, model=model, api_base=api_base, generations=generations, population=population,
-                 max_llm_calls=max_llm_calls, max_cost_usd=max_cost_usd, timeout_s=timeout, seed=seed, sandbox=sandbox,
-                 workers=workers, llm_concurrency=llm_concurrency)
-    given = {k: v for k, v in flags.items() if v is not None}
-    cfg = build_config(config, problem=problem, **given)
-    live: Live | None = None
-    header = {"text": "discover"}
-
-    def on_start(run_id: str, cfg: Any, prob: Any, backend: str) -> None:
-        nonlocal live
-        header["text"] = f"run {run_id} · {prob.name} · {cfg.strategy} · {cfg.model} · sandbox {backend}"
-        live = Live(console=console, refresh_per_second=4, transient=False)
-        live.start()
-
-    def on_update(stats: Any) -> None:
-        if live is not None:
-            live.update(_status_table(stats, header["text"]))
-
-    try:
-        summary = run_evolve(cfg, runs_dir=runs_dir, resume=resume, overrides=given if resume else None,
-                             on_start=on_start, on_update=on_update)
-    finally:
-        if live is not None:
-            live.stop()
-            if not console.is_terminal:
-                console.print()  # off a terminal, Live leaves its last frame without a line end
-    from discover.problem import load_problem
-    from discover.store import Store
-
-    store = Store(runs_dir)
-    prob = load_problem(store.get_run(summary.run_id).problem_dir)
-    console.print(f"Stopped: {summary.stop_reason}.")
+def _results_rows(summary: Any) -> list[tuple[str, dict[str, float | None]]]:
     rows = []
     if summary.best is not None and summary.best.id in summary.test_scores:
         rows.append((f"best {summary.best.id} (train {_fmt(summary.best.train_score)})", summary.test_scores[summary.best.id]))
-    if summary.seed_id and summary.seed_id in summary.test_scores and (summary.best is None or summary.seed_id != summary.best.id):
-        rows.append((f"seed {summary.seed_id}", summary.test_scores[summary.seed_id]))
-    if rows:
-        console.print(_results_table(prob, rows, "Held-out test scores"))
+    seed = summary.seed_id
+    if seed and seed in summary.test_scores and (summary.best is None or seed != summary.best.id):
+        rows.append((f"seed {seed}", summary.test_scores[seed]))
+    return rows
+
+
+def run_with_progress(start: Any, progress: str) -> Any:
+    """Run `start(subscribers)` with the live display (discover.progress) subscribed; off a terminal it logs lines."""
+    from discover.progress import watch
+
+    with watch(console, mode=progress) as show:
+        return start((show,))
+
+
+@app.command()
+def evolve(
+    problem: Optional[str] = typer.Option(None, "--problem", "-p", help="Problem name or folder (code, or kind = \"prompt\"); default tsp."),
+    strategy: Optional[str] = typer.Option(None, help="eoh (default) or opro."),
+    model: Optional[str] = typer.Option(None, help="litellm model string, or local/qwen2.5-coder-0.5b (default)."),
+    api_base: Optional[str] = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
+    generations: Optional[int] = typer.Option(None, help="Number of generations (x population = the most proposals)."),
+    population: Optional[int] = typer.Option(None, help="Population size (candidates per generation)."),
+    schedule: Optional[str] = typer.Option(None, help="steady (default: N proposals always in flight) or generational."),
+    max_llm_calls: Optional[int] = typer.Option(None, help="Stop after this many paid LLM calls."),
+    max_cost_usd: Optional[float] = typer.Option(None, help="Stop when LLM cost reaches this."),
+    timeout: Optional[float] = typer.Option(None, help="Wall-clock limit of the search in seconds (a hard bound)."),
+    test_timeout: Optional[float] = typer.Option(None, help="Wall-clock limit of the held-out scoring after it."),
+    seed: Optional[int] = typer.Option(None, help="Seed for the non-LLM randomness."),
+    sandbox: Optional[str] = typer.Option(None, help="auto, bwrap, docker or process."),
+    workers: Optional[int] = typer.Option(None, help="Parallel sandbox workers (default: cores)."),
+    llm_concurrency: Optional[int] = typer.Option(None, help="Proposals in flight (concurrent LLM calls)."),
+    no_repair: bool = typer.Option(False, "--no-repair", help="Do not ask the LLM to repair failing candidates."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with any run setting."),
+    resume: Optional[str] = typer.Option(None, help="Continue a stopped or crashed run (id or prefix)."),
+    progress: str = typer.Option("auto", help="auto, terminal, plain, json or quiet."),
+    runs_dir: Optional[Path] = typer.Option(None, envvar="DISCOVER_RUNS_DIR", help="Where runs are stored (default ./runs)."),
+) -> None:
+    """Evolve heuristics (or prompts, for a prompt problem folder) with an LLM, scored in a sandbox."""
+    from discover.config import build_config
+    from discover.engine import run_sync
+    from discover.store import Store
+
+    flags = dict(problem=problem, strategy=strategy, model=model, api_base=api_base, generations=generations,
+                 population=population, schedule=schedule, max_llm_calls=max_llm_calls, max_cost_usd=max_cost_usd,
+                 timeout_s=timeout, test_timeout_s=test_timeout, seed=seed, sandbox=sandbox, workers=workers,
+                 llm_concurrency=llm_concurrency, repair=False if no_repair else None)
+    given = {k: v for k, v in flags.items() if v is not None}
+    cfg = build_config(config, **given)  # only given flags override the file
+    summary = run_with_progress(lambda subs: run_sync(cfg, runs_dir=runs_dir, resume=resume,
+                                                      overrides=given if resume else None, subscribers=subs), progress)
+    store = Store(runs_dir)
+    console.print(f"Stopped: {summary.stop_reason}.")
+    rows = _results_rows(summary)
+    if rows and summary.kind == "code":
+        from discover.problem import load_problem
+
+        console.print(_results_table(load_problem(store.get_run(summary.run_id).problem_dir), rows, "Held-out test scores"))
+    elif rows:
+        t = Table(title=f"Held-out test scores ({summary.problem})")
+        t.add_column("candidate")
+        t.add_column("test", justify="right")
+        for name, scores in rows:
+            t.add_row(name, _fmt(next(iter(scores.values()), None)))
+        console.print(t)
     if summary.best is not None:
-        console.print(f"Best thought: {summary.best.thought or '(none)'}")
+        console.print(f"Best thought: {summary.best.thought or '(none)'}" if summary.kind == "code"
+                      else f"Best: {summary.best.code or '(empty)'}")
+    s = summary.stats
+    console.print(f"{s.llm_calls} paid LLM calls, {s.cached_calls} cached, {s.repairs} repairs, ${s.cost_usd:.4f}, "
+                  f"{s.elapsed_s:.0f} s")
     console.print(f"Run {summary.run_id} stored in {store.path}  ·  inspect: discover show {summary.best.id if summary.best else summary.run_id}")
 
 
@@ -121,7 +122,7 @@ def eval_cmd(
     problem: str = typer.Option("tsp", "--problem", "-p", help="Problem name or path."),
     file: Path = typer.Argument(..., help="Python file defining the problem's entry function."),
     split: str = typer.Option("test", help="train, test, or one instance-set name."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.eval/1)."),
     sandbox: str = typer.Option("auto", help="auto, bwrap, docker or process."),
 ) -> None:
     """Score your own heuristic file exactly as candidates are scored."""
@@ -129,7 +130,7 @@ def eval_cmd(
 
     prob, backend, results = score_file(problem, file, split, sandbox)
     if as_json:
-        out = {"problem": prob.name, "sandbox": backend, "file": str(file),
+        out = {"schema": "discover.eval/1", "problem": prob.name, "sandbox": backend, "file": str(file),
                "results": {s: r.model_dump() for s, r in results.items()}}
         print(json.dumps(out, indent=2))
         return
@@ -138,15 +139,29 @@ def eval_cmd(
         t.add_column(col)
     for s, r in results.items():
         base = "  ".join(f"{n} {_fmt(v.get(s), 2)}" for n, v in prob.spec.baselines.items() if s in v)
-        t.add_row(s, r.status, _fmt(r.score, 3) + (f"  [dim]({base})[/dim]" if base else ""), f"{r.duration_s:.2f}", r.error or "")
+        t.add_row(Text(s), r.status, _fmt(r.score, 3) + (f"  [dim]({escape(base)})[/dim]" if base else ""), f"{r.duration_s:.2f}",
+                  Text(r.error or ""))
     console.print(t)
 
 
 @app.command()
-def problems() -> None:
+def problems(as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.problems/1).")) -> None:
     """List the built-in problems."""
     from discover.problem import builtin_problem_names, load_problem
 
+    if as_json:
+        rows = []
+        for name in builtin_problem_names():
+            try:
+                p = load_problem(name)
+            except DiscoverError as exc:
+                rows.append({"name": name, "error": exc.message})
+                continue
+            rows.append({"name": p.name, "kind": p.spec.kind, "entry": p.spec.entry.name,
+                         "direction": p.spec.score.direction, "unit": p.spec.score.unit,
+                         "train": list(p.spec.splits.train), "test": list(p.spec.splits.test), "error": None})
+        print(json.dumps({"schema": "discover.problems/1", "problems": rows}, indent=2))
+        return
     t = Table(title="problems")
     for col in ("name", "kind", "entry", "score", "train", "test"):
         t.add_column(col)
@@ -154,26 +169,30 @@ def problems() -> None:
         try:
             p = load_problem(name)
         except DiscoverError as exc:
-            t.add_row(name, "[red]broken[/red]", str(exc), "", "", "")
+            t.add_row(Text(name), "[red]broken[/red]", Text(str(exc)), "", "", "")
             continue
-        t.add_row(p.name, p.spec.kind, p.spec.entry.name, f"{p.spec.score.direction} {p.spec.score.unit}",
-                  ", ".join(p.spec.splits.train), ", ".join(p.spec.splits.test))
+        t.add_row(Text(p.name), p.spec.kind, Text(p.spec.entry.name), Text(f"{p.spec.score.direction} {p.spec.score.unit}"),
+                  Text(", ".join(p.spec.splits.train)), Text(", ".join(p.spec.splits.test)))
     console.print(t)
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.doctor/1).")) -> None:
     """Which LLM and sandbox backends are usable here, and why not."""
     from discover.llm import doctor as llm_doctor
     from discover.sandbox import available_backends
 
+    rows = [("llm", row.backend, bool(row.usable), row.detail or "") for row in llm_doctor()]
+    rows += [("sandbox", name, reason is None, reason or "") for name, reason in available_backends().items()]
+    if as_json:
+        print(json.dumps({"schema": "discover.doctor/1", "checks": [
+            {"component": c, "backend": b, "usable": u, "detail": d} for c, b, u, d in rows]}, indent=2))
+        return
     t = Table(title="discover doctor")
     for col in ("component", "backend", "usable", "detail"):
         t.add_column(col)
-    for row in llm_doctor():
-        t.add_row("llm", row.backend, "[green]yes[/green]" if row.usable else "[red]no[/red]", row.detail)
-    for name, reason in available_backends().items():
-        t.add_row("sandbox", name, "[green]yes[/green]" if reason is None else "[red]no[/red]", reason or "")
+    for component, backend, usable, detail in rows:
+        t.add_row(component, Text(backend), "[green]yes[/green]" if usable else "[red]no[/red]", Text(detail))
     console.print(t)
 
 
@@ -190,7 +209,8 @@ def problem_new(
     from discover.scaffold import new_problem
 
     root = new_problem(name, parent)
-    console.print(f"Created {root}. Edit it, then: discover problem check {root}")
+    console.print(f"Created {root}. Edit it, then: discover problem check {root}", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 @problem_app.command("check")
@@ -212,11 +232,29 @@ def problem_check(
 
         results = check_problem(problem, evaluate_fn=in_sandbox)
     for r in results:
-        console.print(("[green]ok  [/green] " if r.ok else "[red]FAIL[/red] ") + f"{r.name}: {r.message}", highlight=False)
+        # the name and message carry user text (instance-set names, evaluator errors): no markup, no emoji codes
+        console.print(Text("ok   ", style="green") if r.ok else Text("FAIL ", style="red"), Text(f"{r.name}: {r.message}"),
+                      sep="", highlight=False)
     failed = [r for r in results if not r.ok]
     if failed:
         raise DiscoverError(f"{len(failed)} check(s) failed for {problem}")
-    console.print(f"{problem}: all {len(results)} checks passed")
+    console.print(f"{problem}: all {len(results)} checks passed", markup=False, highlight=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from discover import __version__
+
+        print(f"discover {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Discover algorithms and prompts with LLMs: evolve, evaluate in a sandbox, review."""
 
 
 def _register_extensions() -> None:

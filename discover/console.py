@@ -18,5 +18,7 @@ def log_width(stream: TextIO) -> int | None:
     return None if tty or os.environ.get("COLUMNS") else 120
 
 
-console = Console(width=log_width(sys.stdout))
-err_console = Console(stderr=True, width=log_width(sys.stderr))
+# emoji=False: ":train:" in a stored or user-written string (an instance set named train, a problem message) must
+# print as itself, not as a locomotive; our own output never uses emoji codes.
+console = Console(width=log_width(sys.stdout), emoji=False)
+err_console = Console(stderr=True, width=log_width(sys.stderr), emoji=False)

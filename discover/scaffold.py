@@ -29,8 +29,8 @@ _counter = itertools.count()
 
 # ------------------------------------------------------------------------------------------------- new problem
 
-_PROBLEM_TOML = '''# problem.toml: what discover needs to know about your problem. Edit freely; `discover problem check {name}`
-# tells you if something is off.
+_PROBLEM_TOML = '''# problem.toml: what discover needs to know about your problem. Edit freely; `discover problem check {root}`
+# tells you if something is off (give the folder's path: a bare name means a built-in problem).
 name = "{name}"
 kind = "code"          # "code": the LLM writes a Python function. ("prompt": it writes a prompt text.)
 
@@ -197,7 +197,7 @@ def new_problem(name: str, parent_dir: str | Path) -> Path:
     evaluator = _import_file(root / "evaluate.py", "evaluate")
     seed_mod = _import_file(root / "seed.py", "seed")
     scores = {s: round(evaluator.evaluate(seed_mod, s, str(data))["score"], 4) for s in ("train", "test")}
-    (root / "problem.toml").write_text(_PROBLEM_TOML.format(name=name, train_seed=scores["train"],
+    (root / "problem.toml").write_text(_PROBLEM_TOML.format(name=name, root=root, train_seed=scores["train"],
                                                             test_seed=scores["test"]))
     return root
 

@@ -154,7 +154,7 @@ def runs(
     columns = {
         "run": [r.id for r in rows], "status": [status(r) for r in rows], "problem": [escape(r.problem) for r in rows],
         "model": [escape(r.model) for r in rows], "strategy": [escape(r.strategy) for r in rows],
-        "gens": ["" if r.generations_done is None else str(r.generations_done) for r in rows],
+        "gens": [str(r.generations) for r in rows],
         "candidates": [f"{r.candidates} ({r.valid} valid)" for r in rows], "LLM calls": [str(r.llm_calls) for r in rows],
         "tokens": [f"{r.prompt_tokens + r.completion_tokens:,}" for r in rows], "cost $": [f"{r.cost_usd:.4f}" for r in rows],
         "best train": [fmt(r.best_train) for r in rows], "best test": [fmt(r.best_test) for r in rows],
@@ -170,19 +170,31 @@ def show(
     candidate_id: str = typer.Argument(..., metavar="ID", help="Candidate id or a unique prefix."),
     diff: bool = typer.Option(False, "--diff", help="Also the unified diff against its first parent."),
     all_instances: bool = typer.Option(False, "--all", help=f"Every per-instance score (default: the first {INSTANCES_SHOWN} per set)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.show/1): everything, every instance."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """One candidate: code, thought, operator, parents, status, scores per instance set and instance, feedback."""
     from discover.review.inspect import detail, diff_to_parent
 
     store = _store(runs_dir)
+    if as_json:
+        from discover.web.data import candidate_view
+
+        view = candidate_view(store, candidate_id)
+        view.pop("code_tokens", None)  # highlighting runs for the web page only
+        print(json.dumps({**view, "schema": "discover.show/1"}, indent=2, default=str))
+        return
     d = detail(store, candidate_id)
     c, info = d.candidate, d.info
     state = c.status + ("" if c.status != "evaluated" else (" · valid" if c.valid else " · not valid"))
     console.print(f"[bold]candidate {c.id}[/bold] · run {d.run.id} · {escape(d.run.problem)} · {escape(d.run.model)}",
                   highlight=False)
-    console.print(f"operator {escape(c.operator)} · generation {c.generation} · parents {', '.join(c.parent_ids) or 'none'} · "
+    console.print(f"operator {escape(c.operator)} · {escape(info.target.step_word)} {c.generation} · "
+                  f"parents {', '.join(c.parent_ids) or 'none'} · "
                   f"{escape(state)}" + (f" · [red]{escape(c.reject_reason)}[/red]" if c.reject_reason else ""), highlight=False)
+    meta = getattr(c, "meta", None)
+    if meta:
+        console.print(Text("meta: ", style="bold") + Text(json.dumps(meta, default=str)))
     console.print(f"train {fmt(d.train_mean)} · test {fmt(d.test_mean)} ({escape(info.direction)} {escape(info.unit)})",
                   highlight=False)
     if c.thought:
@@ -246,12 +258,16 @@ def _metric(v: object) -> str:
 # -- lineage ---------------------------------------------------------------------------------------------------
 def lineage(
     candidate_id: str = typer.Argument(..., metavar="ID", help="Candidate id or a unique prefix."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.lineage/1)."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Ancestry of a candidate: parents (two for crossover), their parents, ... with operators and scores."""
     from discover.review.inspect import lineage as build
 
     root = build(_store(runs_dir), candidate_id)
+    if as_json:
+        print(json.dumps({"schema": "discover.lineage/1", "root": _lineage_json(root)}, indent=2))
+        return
 
     def label(n) -> str:
         if n.candidate is None:
@@ -271,6 +287,15 @@ def lineage(
     tree = Tree(label(root))
     grow(tree, root)
     console.print(tree, highlight=False)
+
+
+def _lineage_json(n) -> dict:
+    c = n.candidate
+    if c is None:
+        return {"id": n.id, "missing": True, "parents": []}
+    return {"id": c.id, "missing": False, "operator": c.operator, "generation": c.generation, "status": c.status,
+            "valid": bool(c.valid), "train_score": c.train_score, "test_score": n.test_mean, "thought": c.thought,
+            "repeated": n.repeated, "parents": [_lineage_json(p) for p in n.parents]}
 
 
 # -- export ------------------------------------------------------------------------------------------------------

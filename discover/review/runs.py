@@ -24,7 +24,8 @@ class RunOverview(BaseModel):
     created_at: float
     updated_at: float
     direction: str
-    generations_done: int | None    # highest generation (prompt runs: step) with a candidate
+    generations_done: int | None    # highest generation (prompt runs: step) index with a candidate (0-based)
+    generations: int                # how many generations (steps) have a candidate: generation 0 counts
     candidates: int
     valid: int
     llm_calls: int                  # paid calls (cache hits and failures excluded)
@@ -52,6 +53,7 @@ def overview(store: Store, run: RunRow) -> RunOverview:
         id=run.id, status=run.status, stop_reason=run.stop_reason, problem=run.problem, kind=run.kind, model=run.model,
         strategy=run.strategy, sandbox=run.sandbox, created_at=run.created_at, updated_at=run.updated_at,
         direction=info.direction, generations_done=max((c.generation for c in cands), default=None),
+        generations=len({c.generation for c in cands}),
         candidates=len(cands), valid=len(valid), llm_calls=int(totals["calls"]),
         prompt_tokens=int(totals["prompt_tokens"]), completion_tokens=int(totals["completion_tokens"]),
         cost_usd=float(totals["cost_usd"]), best_train=best_train.train_score if best_train else None,

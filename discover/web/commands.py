@@ -20,8 +20,10 @@ def serve(
                              "runs (code, prompts, responses) to the network."),
     open_: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
 ) -> None:
-    """A live, read-only web view of your runs: every candidate's score, the lineage tree, code, diffs, prompts
-    and responses; updates while a run writes to the store."""
+    """A live, read-only web view of your runs (scores, lineage, code, diffs, prompts, responses).
+
+    Every candidate's train score on a scatter, the whole lineage tree, and per candidate its code, diff to each
+    parent, thought, feedback, prompt and raw response; the page updates while a run writes to the store."""
     from discover.store import default_runs_dir
     from discover.web.server import make_server
 
