@@ -67,3 +67,7 @@ class SandboxError(DiscoverError):
     """A sandbox backend cannot be used here (not installed, no daemon, no GPU support)."""
 
     exit_code = 6
+
+
+class RunLocked(StoreError):
+    """Another live process owns the run (Store.claim_run); the message names it and how to take over."""

@@ -1,4 +1,5 @@
--- discover run store. Bump SCHEMA_VERSION in db.py when this changes.
+-- discover run store, schema version 2 (a fresh store). Bump SCHEMA_VERSION in db.py when this changes and add
+-- the step from the previous version to migrations.py.
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -17,7 +18,11 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,
     host TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    owner_pid INTEGER,                 -- the process that holds the run (claim_run); NULL when released
+    owner_host TEXT,
+    owner_started REAL,                -- the owner's process start time: a reused pid is not the owner
+    heartbeat_at REAL
 );
 CREATE TABLE IF NOT EXISTS candidates (
     id TEXT PRIMARY KEY,
@@ -35,6 +40,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     train_score REAL,
     valid INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',   -- JSON object: archive cell, tuned parameters, target details
     UNIQUE (run_id, generation, slot)
 );
 CREATE INDEX IF NOT EXISTS candidates_run ON candidates(run_id);
@@ -44,7 +50,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     candidate_id TEXT NOT NULL REFERENCES candidates(id),
     split TEXT NOT NULL,               -- train | test
     instance_set TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT NOT NULL,              -- ok | error | timeout | ... | suspicious | cancelled (not constrained)
     score REAL,
     instances TEXT NOT NULL DEFAULT '{}', -- JSON: id -> metrics
     error TEXT,
@@ -54,7 +60,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     duration_s REAL,
     created_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS evaluations_candidate ON evaluations(candidate_id);
+-- One evaluation per (candidate, split, set): a retried evaluation on a cluster cannot add a second row.
+CREATE UNIQUE INDEX IF NOT EXISTS evaluations_once ON evaluations(candidate_id, split, instance_set);
 CREATE TABLE IF NOT EXISTS llm_calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT,
@@ -83,3 +90,26 @@ CREATE TABLE IF NOT EXISTS feedback (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_candidate ON feedback(candidate_id);
+-- One row per LLM proposal, written before its call: a resumed run re-issues exactly the pending ones.
+CREATE TABLE IF NOT EXISTS proposals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    idx INTEGER NOT NULL,              -- 0.. per run
+    operator TEXT NOT NULL,
+    parent_ids TEXT NOT NULL DEFAULT '[]', -- JSON list
+    messages TEXT NOT NULL,            -- JSON list of chat messages
+    prefix TEXT,                       -- prefilled start of the answer, if any
+    sample_index INTEGER NOT NULL DEFAULT 0,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,              -- pending | answered | done | failed
+    candidate_id TEXT,
+    meta TEXT NOT NULL DEFAULT '{}',   -- JSON object
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS archive_state (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    state TEXT NOT NULL,               -- JSON object, the archive's own format
+    updated_at REAL NOT NULL
+);
