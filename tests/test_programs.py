@@ -425,3 +425,11 @@ def test_thought_of_answer():
     assert thought_of("Thought: use a heap.\n<<<<<<< SEARCH\nx = {1: 2}\n") == "use a heap."
     assert thought_of("Swap the loops for locality.\n\n```python\nx\n```") == "Swap the loops for locality."
     assert thought_of("<<<<<<< SEARCH\n{\"a\": 1}\n") == ""
+
+
+def test_tolerant_match_takes_in_the_blank_lines_search_starts_with():
+    program = Program({"a.py": "# EVOLVE-BLOCK-START\nx = 1\n\ny = 2\nz = 3\n# EVOLVE-BLOCK-END\n"})
+    # A blank line added inside SEARCH forces the tolerant stage; its leading blank line must not be doubled.
+    result = apply_edits(program, diff("\ny = 2\n\nz = 3", "\ny = 5\nz = 3"))
+    assert result.applied[0].match == "blank lines"
+    assert result.program.files["a.py"] == "# EVOLVE-BLOCK-START\nx = 1\n\ny = 5\nz = 3\n# EVOLVE-BLOCK-END\n"

@@ -28,6 +28,25 @@ def _indent(line: str) -> str:
 
 def find_matches(file_lines: list[str], search: list[str]) -> list[Match]:
     """Every place `search` matches, from the strictest stage that finds any. Lines carry no newline."""
+    return [_with_edge_blanks(m, file_lines, search) for m in _find(file_lines, search)]
+
+
+def _with_edge_blanks(match: Match, file_lines: list[str], search: list[str]) -> Match:
+    """A tolerant match covers non-blank lines only; take in the blank lines SEARCH starts or ends with, where the
+    file has them, so a replacement that starts or ends with them does not add blank lines."""
+    if match.kind in ("exact", "trailing whitespace"):
+        return match
+    lead = next((i for i, s in enumerate(search) if s.strip()), 0)
+    trail = next((i for i, s in enumerate(reversed(search)) if s.strip()), 0)
+    start, stop = match.start, match.stop
+    while lead and start > 0 and not file_lines[start - 1].strip():
+        start, lead = start - 1, lead - 1
+    while trail and stop < len(file_lines) and not file_lines[stop].strip():
+        stop, trail = stop + 1, trail - 1
+    return Match(start, stop, match.kind, match.shift)
+
+
+def _find(file_lines: list[str], search: list[str]) -> list[Match]:
     n = len(search)
     exact = [Match(i, i + n, "exact") for i in range(len(file_lines) - n + 1) if file_lines[i:i + n] == search]
     if exact:
