@@ -336,6 +336,8 @@ def test_file_name_given_loosely_or_left_out(multi):
     # A path on the line above the fence (aider style), then no path at all: found by content in one file.
     above = "helpers.py\n```\n" + diff("    y = x * FACTOR", "    y = x * 3") + "```\n"
     assert "y = x * 3" in apply_edits(multi, above).program.files["helpers.py"]
+    loose = diff("    y = x * FACTOR", "    y = x * 5", "(File: `helpers.py`)")
+    assert "y = x * 5" in apply_edits(multi, loose).program.files["helpers.py"]
     bare = diff("    y = x * FACTOR", "    y = x * 4")
     assert "y = x * 4" in apply_edits(multi, bare).program.files["helpers.py"]
     with pytest.raises(EditError, match=r"no file 'nope.py' in the program \(files with EVOLVE blocks: helpers.py, "

@@ -76,9 +76,9 @@ def looks_like_diff(text: str) -> bool:
 
 
 def _clean_path(raw: str) -> str | None:
-    path = raw.strip().strip("`'\"*").strip()
+    path = raw.strip().strip("`'\"*()[]<>").strip()
     path = re.sub(r"^(?:file|path)\s*:\s*", "", path, flags=re.IGNORECASE)
-    path = path.strip("`'\"*:").strip()
+    path = path.strip("`'\"*:()[]<>").strip()
     if path.startswith("./"):
         path = path[2:]
     return path or None
