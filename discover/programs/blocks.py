@@ -161,11 +161,12 @@ class Program:
     def files_with_blocks(self) -> list[str]:
         return sorted({b.file for b in self._blocks})
 
-    def syntax_errors(self) -> list[str]:
-        """One line per Python file that does not parse ("file line N: message")."""
+    def syntax_errors(self, paths: Iterable[str] | None = None) -> list[str]:
+        """One line per Python file (of `paths`, default all) that does not parse ("file line N: message")."""
         errors = []
+        wanted = set(self._files if paths is None else paths)
         for path, text in self._files.items():
-            if not path.endswith(".py"):
+            if not path.endswith(".py") or path not in wanted:
                 continue
             try:
                 ast.parse(text, filename=path)

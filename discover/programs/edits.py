@@ -105,7 +105,7 @@ def apply_edits(program: Program, answer: str, fmt: Literal["auto", "diff", "rew
         result = program.replace_files(changed)
     except ProgramError as exc:  # unreachable while markers cannot be edited; kept as a guard
         raise EditError([f"the edited program is invalid: {exc}"]) from exc
-    errors = [e for e in result.syntax_errors() if e.split(" line ")[0] in changed]
+    errors = result.syntax_errors(changed)  # only what the edits touched: the LLM can act on that
     if errors:
         raise EditError([f"after the edits, {e}" for e in errors])
     diffs = {p: "".join(difflib.unified_diff(program.files[p].splitlines(keepends=True),
