@@ -28,8 +28,15 @@ class Score(BaseModel):
 
 
 class Limits(BaseModel):
-    timeout_s: float = Field(60.0, gt=0)
-    memory_mb: int = Field(1024, gt=0)
+    timeout_s: float = Field(60.0, gt=0)   # wall clock for the candidate side of one instance set
+    memory_mb: int = Field(1024, gt=0)     # for the candidate's whole process tree
+    scratch_mb: int = Field(256, gt=0)     # its private scratch dir, fresh per evaluation
+    cpus: float = Field(1.0, gt=0)         # per evaluation (cluster executors schedule by it)
+    gpus: int = Field(0, ge=0)             # > 0: GPU passthrough
+
+
+class SandboxFiles(BaseModel):
+    files: list[str] = Field(default_factory=list)  # candidate-side modules besides evaluate.py
 
 
 class Splits(BaseModel):
@@ -44,6 +51,7 @@ class ProblemSpec(BaseModel):
     entry: Entry
     score: Score
     limits: Limits = Limits()
+    sandbox: SandboxFiles = SandboxFiles()
     splits: Splits
     baselines: dict[str, dict[str, float]] = Field(default_factory=dict)
 
@@ -127,9 +135,9 @@ def load_problem(name_or_path: str) -> Problem:
         for required in ("evaluate.py", "seed.py"):
             if not (root / required).is_file():
                 raise ProblemError(f"{root}: missing {required} (a code problem needs evaluate.py and seed.py)", path=str(root))
-        evaluator = (root / "evaluate.py").read_text()
-        if "def evaluate(" not in evaluator:
-            raise ProblemError(f"{root / 'evaluate.py'}: defines no `evaluate(candidate, instance_set, data_dir)`", path=str(root))
+        from discover.contract import check_evaluator_source
+
+        check_evaluator_source(root)
         seed_code = (root / "seed.py").read_text()
         if f"def {spec.entry.name}(" not in seed_code:
             raise ProblemError(f"{root / 'seed.py'}: does not define the entry function `{spec.entry.name}`", path=str(root))

@@ -1,43 +1,63 @@
-"""Run untrusted candidate code: one in-sandbox runner (sandbox/runner.py), several isolation backends.
+"""Run the candidate side of evaluations in isolation: one fork-server runner (sandbox/runner.py), several backends.
 
     with open_sandbox(backend="auto", workers=2) as sb:
         sb.backend                 # "bwrap", "docker" or "process"
-        sb.evaluate(req)           # -> EvalResult; never raises for anything the candidate does
-        sb.evaluate_many(reqs)     # parallel, up to `workers`
+        sb.run(job, deadline)      # CandidateRun -> RawRun; never raises for anything the candidate does
 
 `auto` picks the strongest backend that works here: bwrap (namespaces, no network, read-only root, ~ms per
-evaluation), then docker (as strong, needs a daemon, slower to start a worker), then process (no isolation;
-warns). bwrap comes first because it is as isolating for our purpose, needs no daemon, and starts in ms.
+evaluation), then docker (as strong, needs a daemon, slower to start a worker), then process (weak; warns).
+Scoring is not done here: the trusted judge (discover/judge.py) scores what comes back.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import shutil
+import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable
 
 from discover.errors import SandboxError
-from discover.sandbox.models import EvalRequest, EvalResult
+from discover.executors.base import CandidateRun, RawRun
+from discover.sandbox.models import EvalResult
 
-__all__ = ["EvalRequest", "EvalResult", "Sandbox", "open_sandbox", "available_backends", "BACKENDS"]
+__all__ = ["EvalResult", "Sandbox", "open_sandbox", "available_backends", "BACKENDS", "register_backend",
+           "cleanup_leftovers"]
 
-BACKENDS = ("bwrap", "docker", "process")
+
+def _bwrap():
+    from discover.sandbox.bwrap import BwrapWorker, bwrap_unavailable
+
+    return BwrapWorker, bwrap_unavailable
+
+
+def _docker():
+    from discover.sandbox.docker import DockerWorker, docker_unavailable
+
+    return DockerWorker, docker_unavailable
+
+
+def _process():
+    from discover.sandbox.process import ProcessWorker
+
+    return ProcessWorker, lambda: None
+
+
+# name -> loader returning (worker class, availability check); strongest first for `auto`
+BACKENDS: dict[str, Callable[[], tuple[type, Callable[[], str | None]]]] = {
+    "bwrap": _bwrap, "docker": _docker, "process": _process}
+
+
+def register_backend(name: str, loader: Callable[[], tuple[type, Callable[[], str | None]]]) -> None:
+    BACKENDS[name] = loader
 
 
 def _reason(name: str) -> str | None:
-    if name == "process":
-        return None
-    if name == "bwrap":
-        from discover.sandbox.bwrap import bwrap_unavailable
-
-        return bwrap_unavailable()
-    if name == "docker":
-        from discover.sandbox.docker import docker_unavailable
-
-        return docker_unavailable()
-    return f"unknown sandbox backend {name!r} (known: {', '.join(BACKENDS)})"
+    if name not in BACKENDS:
+        return f"unknown sandbox backend {name!r} (known: {', '.join(BACKENDS)})"
+    return BACKENDS[name]()[1]()
 
 
 def available_backends() -> dict[str, str | None]:
@@ -45,61 +65,75 @@ def available_backends() -> dict[str, str | None]:
     return {name: _reason(name) for name in BACKENDS}
 
 
+def isolation_note(backend: str) -> str:
+    if backend == "process":
+        from discover.sandbox.process import isolation_note as note
+
+        return note()
+    from discover.sandbox.cgroups import memory_cap_mode
+
+    cap = "a memory cgroup" if (os.getuid() == 0 and memory_cap_mode() == "cgroup") else "the memory supervisor"
+    return f"{backend}: no network, no host files, candidates under their own uid; tree memory cap by {cap}"
+
+
+def cleanup_leftovers() -> dict[str, int]:
+    """What a discover killed with SIGKILL left behind: scratch/ipc dirs, cgroups, labelled containers."""
+    from discover.sandbox.cgroups import remove_dead_cgroups
+    from discover.sandbox.worker import leftover_tmp_dirs
+
+    dirs = leftover_tmp_dirs()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    out = {"dirs": len(dirs), "cgroups": remove_dead_cgroups() if os.getuid() == 0 else 0, "containers": 0}
+    if os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists():
+        from discover.sandbox.docker import docker_unavailable, remove_leftover_containers
+
+        if docker_unavailable() is None:
+            out["containers"] = remove_leftover_containers()
+    return out
+
+
 class Sandbox:
-    def __init__(self, backend: str, workers: int, gpus: Any = None) -> None:
+    def __init__(self, backend: str, workers: int, gpus: Any = None, hide: list[Path] | None = None) -> None:
         self.backend = backend
         self.workers = workers
         self.gpus = gpus
-        self._all = [self._make_worker(i) for i in range(workers)]
+        worker_cls = BACKENDS[backend]()[0]
+        self._all = [worker_cls(i, gpus, hide) for i in range(workers)]
         self._idle: queue.Queue = queue.Queue()
         for w in self._all:
             self._idle.put(w)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
         self._closed = False
+        self._lock = threading.Lock()
 
-    def _make_worker(self, i: int):
-        if self.backend == "bwrap":
-            from discover.sandbox.bwrap import BwrapWorker
-
-            return BwrapWorker(i, self.gpus)
-        if self.backend == "docker":
-            from discover.sandbox.docker import DockerWorker
-
-            return DockerWorker(i, self.gpus)
-        from discover.sandbox.process import CgroupProcessWorker
-
-        return CgroupProcessWorker(i, self.gpus)
-
-    def evaluate(self, req: EvalRequest) -> EvalResult:
+    def run(self, job: CandidateRun, deadline: float | None = None) -> RawRun:
         if self._closed:
-            raise SandboxError("the sandbox is closed")
+            return RawRun("cancelled", error="the sandbox is closed")
         w = self._idle.get()
         try:
-            return w.evaluate(req)
+            if self._closed:
+                return RawRun("cancelled", error="the sandbox is closed")
+            return w.run(job, deadline)
         except Exception as e:  # noqa: BLE001 - never raise because of the candidate
             w.stop()
-            return EvalResult.failure("crash", f"sandbox worker failed: {type(e).__name__}: {e}")
+            return RawRun("crash", error=f"sandbox worker failed: {type(e).__name__}: {e}")
         finally:
             self._idle.put(w)
 
-    def evaluate_many(self, reqs: Iterable[EvalRequest]) -> list[EvalResult]:
-        return list(self._pool.map(self.evaluate, list(reqs)))
-
-    def warm_up(self, problem_dir) -> None:
+    def warm_up(self) -> None:
         """Start every worker now (for benchmarks); normally workers start on their first request."""
-        from pathlib import Path
-
-        def start(w):
-            w.problem_dirs.add(Path(problem_dir).resolve())
-            w.start()
-
-        list(self._pool.map(start, self._all))
+        threads = [threading.Thread(target=w.start) for w in self._all]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._pool.shutdown(wait=True)
+        """Kill every worker at once: an evaluation blocked on one returns (as a crash or cancel) right away."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         for w in self._all:
             w.stop()
 
@@ -110,13 +144,23 @@ class Sandbox:
         self.close()
 
 
-def open_sandbox(backend: str = "auto", workers: int | None = None, gpus: Any = None) -> Sandbox:
+def default_hidden_paths() -> list[Path]:
+    """Folders a process-backend candidate must not see even when their files are world-readable."""
+    from discover.problem import BUILTIN_PROBLEMS_DIR
+    from discover.store.db import default_runs_dir
+
+    out = [BUILTIN_PROBLEMS_DIR, default_runs_dir().resolve()]
+    return [p for p in out if p.is_dir()]
+
+
+def open_sandbox(backend: str = "auto", workers: int | None = None, gpus: Any = None,
+                 hide: list[Path] | None = None) -> Sandbox:
     """Open a pool of `workers` warm sandbox workers (default: the number of cores)."""
     workers = max(1, int(workers or os.cpu_count() or 1))
     if backend in (None, "auto"):
         reasons = available_backends()
         order = ["docker", "bwrap", "process"] if gpus and reasons.get("docker") is None else list(BACKENDS)
-        backend = next(b for b in order if reasons[b] is None)
+        backend = next(b for b in order if reasons.get(b) is None)
     elif backend not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {backend!r} (known: {', '.join(BACKENDS)})")
     else:
@@ -127,7 +171,9 @@ def open_sandbox(backend: str = "auto", workers: int | None = None, gpus: Any = 
         from discover.sandbox.docker import check_gpus
 
         check_gpus(gpus)
+    cleanup_leftovers()
     if backend == "process":
-        msg = "the 'process' sandbox does NOT isolate candidates (rlimits and a process group only)"
-        warnings.warn(msg, RuntimeWarning, stacklevel=2)
-    return Sandbox(backend, workers, gpus)
+        from discover.sandbox.process import isolation_note as note
+
+        warnings.warn(f"the 'process' sandbox is weak: {note()}", RuntimeWarning, stacklevel=2)
+    return Sandbox(backend, workers, gpus, hide if hide is not None else default_hidden_paths())

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from discover.errors import SandboxError
-from discover.sandbox.bwrap import _python_paths
-from discover.sandbox.models import EvalResult
-from discover.sandbox.worker import RUNNER, Worker, WorkerDied, sandbox_env
+from discover.sandbox.bwrap import SERVER_CAPS, _python_paths
+from discover.sandbox.cgroups import oom_kills_of_pid
+from discover.sandbox.worker import SERVER_OVERHEAD_MB, Worker, WorkerDied, runner_files, sandbox_env
 
 OFFLINE_IMAGE = "discover-sandbox:offline"
 LABEL = "discover.sandbox"
@@ -124,36 +124,34 @@ def check_gpus(gpus: Any) -> None:
 
 
 class DockerWorker(Worker):
+    """The fork server runs as root inside the container with only the capabilities it needs to drop candidates
+    to an unprivileged uid and clean up after them (candidates lose them all at setuid): a candidate cannot trace
+    or signal PID 1. The container's memory limit holds for the whole tree; the server is shielded from the OOM
+    killer and candidates raise their own OOM score, so a memory kill takes the candidate, not the server."""
+
     backend = "docker"
 
-    def __init__(self, index: int, gpus: Any = None) -> None:
-        super().__init__(index, gpus)
+    def __init__(self, index: int, gpus: Any = None, hide=None) -> None:
+        super().__init__(index, gpus, hide)
         self.container = None
-        self.ipc: Path | None = None
         self.req_fd = self.resp_fd = -1
-        self.memory_mb = 1024
         self._dead = False
+        self._oom_seen = 0
 
-    def evaluate(self, req):
-        if req.memory_mb > self.memory_mb:
-            self.memory_mb = req.memory_mb
-            self.stop()
-        return super().evaluate(req)
+    def needs_restart(self, job) -> bool:
+        return not self.alive() or job.memory_mb > self.memory_mb or job.scratch_mb != self.scratch_mb
 
     def _spawn(self) -> None:
+        assert self.tmp is not None
         client = _client(60)
         offline = not os.environ.get("DISCOVER_SANDBOX_IMAGE")
         image = ensure_offline_image(client) if offline else image_name()
-        self.ipc = Path(tempfile.mkdtemp(prefix=f"discover-ipc{self.index}-"))
-        self.ipc.chmod(0o755)
+        ipc = self.tmp
         for name in ("req", "resp"):
-            os.mkfifo(self.ipc / name, 0o666)
-            os.chmod(self.ipc / name, 0o666)
-        volumes = {str(self.ipc): {"bind": "/ipc", "mode": "rw"},
-                   str(self.scratch): {"bind": "/scratch", "mode": "rw"},
-                   str(RUNNER): {"bind": "/opt/discover/runner.py", "mode": "ro"}}
-        for p in sorted(self.problem_dirs):
-            volumes[str(p)] = {"bind": str(p), "mode": "ro"}
+            os.mkfifo(ipc / name, 0o600)
+        volumes = {str(ipc): {"bind": "/ipc", "mode": "rw"}}
+        for host, name in runner_files().items():
+            volumes[str(host.resolve())] = {"bind": f"/opt/discover/{name}", "mode": "ro"}
         python = "python3"
         if offline:
             volumes["/usr"] = {"bind": "/usr", "mode": "ro"}
@@ -165,23 +163,35 @@ class DockerWorker(Worker):
                     volumes[f] = {"bind": f, "mode": "ro"}
             python = str(Path(sys.executable))
         self._dead = False
+        limit = f"{self.memory_mb + SERVER_OVERHEAD_MB}m"
         self.container = client.containers.run(
-            image, [python, "-I", "/opt/discover/runner.py", "serve", "--reap", "--in", "/ipc/req", "--out", "/ipc/resp"],
-            detach=True, user=f"{self.uid}:{self.uid}", network_mode="none", read_only=True, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"], pids_limit=256, mem_limit=f"{self.memory_mb + 512}m",
-            memswap_limit=f"{self.memory_mb + 512}m", nano_cpus=1_000_000_000, tmpfs={"/tmp": "size=64m"},
-            environment={**sandbox_env(self.gpus), "TMPDIR": "/scratch"}, working_dir="/scratch",
+            image, [python, "-I", "/opt/discover/runner.py", "serve", "--reap", "--uid", str(self.uid),
+                    "--scratch", "/scratch", "--in", "/ipc/req", "--out", "/ipc/resp"],
+            detach=True, user="0:0", network_mode="none", read_only=True, cap_drop=["ALL"],
+            cap_add=[c.removeprefix("CAP_") for c in SERVER_CAPS], security_opt=["no-new-privileges"],
+            pids_limit=256, mem_limit=limit, memswap_limit=limit, oom_score_adj=-1000, nano_cpus=1_000_000_000,
+            tmpfs={"/tmp": "size=64m,mode=1777", "/scratch": f"size={self.scratch_mb}m,mode=0755"},
+            environment={**sandbox_env(self.gpus), "TMPDIR": "/tmp"}, working_dir="/scratch",
             volumes=volumes, labels={LABEL: str(os.getpid())}, device_requests=_device_requests(self.gpus))
-        self.req_fd = os.open(self.ipc / "req", os.O_RDWR)
-        self.resp_fd = os.open(self.ipc / "resp", os.O_RDWR)
+        self.req_fd = os.open(ipc / "req", os.O_RDWR)
+        self.resp_fd = os.open(ipc / "resp", os.O_RDWR)
+        self._oom_seen = self._container_oom_kills()
 
-    def _make_scratch(self) -> Path:
-        d = super()._make_scratch()
-        d.chmod(0o755)
-        return d
+    def _protect_server(self) -> None:
+        pass  # oom_score_adj=-1000 is set on the container's init (the server) by Docker
 
-    def scratch_inside(self) -> str:
-        return "/scratch"
+    def _container_oom_kills(self) -> int:
+        try:
+            self.container.reload()
+            pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
+        except Exception:  # noqa: BLE001
+            return 0
+        return (oom_kills_of_pid(pid) or 0) if pid else 0
+
+    def _memory_killed(self, head: dict) -> bool:
+        now = self._container_oom_kills()
+        killed, self._oom_seen = now > self._oom_seen, now
+        return killed
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -207,10 +217,10 @@ class DockerWorker(Worker):
             self._dead = True
         return running
 
-    def _read_line(self, deadline: float) -> bytes:
+    def _fill(self, n: int, deadline: float) -> None:
         with selectors.DefaultSelector() as sel:
             sel.register(self.resp_fd, selectors.EVENT_READ)
-            while b"\n" not in self._buf:
+            while len(self._buf) < n:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError
@@ -219,8 +229,6 @@ class DockerWorker(Worker):
                         raise WorkerDied(self._death_reason())
                     continue
                 self._buf += os.read(self.resp_fd, 1 << 20)
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line
 
     def _death_reason(self) -> str:
         try:
@@ -231,9 +239,6 @@ class DockerWorker(Worker):
             return f"the sandbox container exited ({state.get('ExitCode')}): {logs[-200:]}"
         except Exception:  # noqa: BLE001
             return "the sandbox container died"
-
-    def evaluate_inner_failure(self, err: str) -> EvalResult | None:
-        return None
 
     def _kill(self) -> None:
         for fd in (self.req_fd, self.resp_fd):
@@ -249,12 +254,6 @@ class DockerWorker(Worker):
             except Exception:  # noqa: BLE001
                 pass
             self.container = None
-        if self.ipc is not None:
-            shutil.rmtree(self.ipc, ignore_errors=True)
-            self.ipc = None
-
-    def _postprocess(self, res: EvalResult) -> EvalResult:
-        return res
 
 
 def remove_leftover_containers() -> int:
@@ -264,14 +263,22 @@ def remove_leftover_containers() -> int:
         n = 0
         for c in client.containers.list(all=True, filters={"label": LABEL}):
             try:
-                int(c.labels.get(LABEL, "x"))
+                pid = int(c.labels.get(LABEL, "x"))
+            except ValueError:
+                continue
+            try:
+                os.kill(pid, 0)
+                continue  # its discover is alive
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            try:
                 c.remove(force=True)
                 n += 1
-            except (ValueError, Exception):  # noqa: BLE001
+            except Exception:  # noqa: BLE001
                 pass
         return n
     except Exception:  # noqa: BLE001
         return 0
 
-
-_ = json

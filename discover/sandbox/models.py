@@ -1,23 +1,16 @@
-"""The sandbox's request and result types (see notes/CONTRACTS.md)."""
+"""The result of one evaluation as the loop and the store see it (after the judge scored the candidate side)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import pydantic
 
-Status = Literal["ok", "invalid", "error", "timeout", "memory", "crash", "forbidden"]
-
-
-@dataclass(frozen=True)
-class EvalRequest:
-    code: str
-    problem_dir: Path
-    instance_set: str
-    timeout_s: float = 60.0
-    memory_mb: int = 1024
+# ok: scored. invalid: an output broke the problem's rules. suspicious: a score the problem declares impossible
+# (better than its optimum or bound, or not finite): kept, never ranked. cancelled: stopped by the run's wall clock
+# (evaluated again on resume). The rest are failures of the candidate side.
+Status = Literal["ok", "invalid", "error", "timeout", "memory", "crash", "forbidden", "output_limit", "suspicious",
+                 "cancelled"]
 
 
 class EvalResult(pydantic.BaseModel):

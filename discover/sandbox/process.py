@@ -1,86 +1,51 @@
-"""process backend: the fork server as a plain child process. NOT isolation: rlimits, a process group,
-a clean environment, the audit hook (no sockets, no writes outside scratch) — and, when we are root
-(root ignores RLIMIT_NPROC), a cgroup-v1 pids group where writable that caps forks and lets us kill
-everything the candidate started."""
+"""process backend: the fork server as a plain child process, for hosts with neither bubblewrap nor Docker.
+
+It is NOT a real sandbox. Started by root it does what it can: each candidate runs as a fresh unused uid with no
+capabilities, no_new_privs and a seccomp filter that refuses ptrace, in a private mount/network/IPC namespace of
+the server's where /tmp, /dev/shm and the problem and run folders are covered by empty tmpfs mounts, with a
+cleared environment, in a memory + pids cgroup. Started by a normal user it has only rlimits, a process group,
+a cleared environment, the memory supervisor and the audit hook: the candidate runs as you, can read your files
+and reach the network. `discover doctor` and the run header say which.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-from pathlib import Path
+import subprocess
+import sys
 
-from discover.sandbox.worker import ProcessWorker
+from discover.sandbox.worker import RUNNER, Worker, sandbox_env
 
-PIDS_ROOT = Path("/sys/fs/cgroup/pids")
-PIDS_MAX = 256
-
-
-def _own_pids_cgroup() -> Path | None:
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, ctrl, path = line.split(":", 2)
-            if "pids" in ctrl.split(","):
-                base = PIDS_ROOT / path.lstrip("/")
-                return base if os.access(base, os.W_OK) else None
-    except OSError:
-        pass
-    return None
+ISOLATION_NOTE_ROOT = ("process backend (root): candidates run as an unused uid without capabilities in private "
+                       "mount/network namespaces; files readable by everyone stay readable")
+ISOLATION_NOTE_USER = ("process backend: NO isolation — candidates run as your user, can read your files and use "
+                       "the network; only rlimits, a memory supervisor and the audit hook apply")
 
 
-class CgroupProcessWorker(ProcessWorker):
-    cgroup: Path | None = None
+def isolation_note() -> str:
+    return ISOLATION_NOTE_ROOT if os.getuid() == 0 else ISOLATION_NOTE_USER
+
+
+class ProcessWorker(Worker):
+    backend = "process"
 
     def _spawn(self) -> None:
-        base = _own_pids_cgroup() if os.getuid() == 0 else None
-        self.cgroup = None
-        if base is not None:
-            cg = base / f"discover-{os.getpid()}-{self.index}-{self.uid}"
-            try:
-                cg.mkdir(exist_ok=True)
-                (cg / "pids.max").write_text(str(PIDS_MAX))
-                self.cgroup = cg
-            except OSError:
-                self.cgroup = None
-        cg_path = str(self.cgroup) if self.cgroup else None
+        assert self.tmp is not None
+        scratch = self.tmp / "scratch"
+        scratch.mkdir(exist_ok=True)
+        cmd = [sys.executable, "-I", str(RUNNER), "serve", "--scratch", str(scratch)]
+        if os.getuid() == 0:
+            cmd += ["--uid", str(self.uid), "--isolate-root"]
+            for d in self.hide:
+                cmd += ["--hide", str(d)]
+            from discover.sandbox.bwrap import _python_paths
+            from discover.sandbox.worker import SANDBOX_DIR, WIRE
 
-        def join() -> None:  # in the child, before exec: the server and all it forks live in the group
-            if cg_path:
-                with open(os.path.join(cg_path, "cgroup.procs"), "w") as f:
-                    f.write(str(os.getpid()))
-
-        self._spawn_cmd(extra=["--cgroup", cg_path] if cg_path else [], preexec=join)
-
-    def _cg_pids(self) -> list[int]:
-        if self.cgroup is None:
-            return []
-        try:
-            return [int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()]
-        except OSError:
-            return []
-
-    def _kill(self) -> None:
-        super()._kill()
-        for _ in range(100):
-            pids = self._cg_pids()
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            import time
-
-            time.sleep(0.01)
-        if self.cgroup is not None:
-            import time
-
-            for _ in range(50):  # EBUSY while the last killed tasks are still being torn down
-                try:
-                    self.cgroup.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
-            self.cgroup = None
+            for d in {*_python_paths(), SANDBOX_DIR, WIRE.parent}:
+                cmd += ["--keep", str(d)]
+        if self.cgroup is None or not self.cgroup.caps_memory:
+            cmd.append("--supervise-memory")
+        # no cwd change into scratch: after --isolate-root the server makes its own under a private /tmp
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=sandbox_env(self.gpus), cwd="/", start_new_session=True, close_fds=True,
+                                     preexec_fn=self.cgroup.join_command() if self.cgroup else None)

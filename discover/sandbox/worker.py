@@ -1,79 +1,151 @@
-"""One warm worker: a fork server (sandbox/runner.py serve) inside some isolation, spoken to with JSON lines.
+"""One warm worker: the fork server (sandbox/runner.py) inside some isolation, spoken to with framed messages.
 
-The host side never trusts the server to stay healthy: if it dies, hangs past timeout + grace, or answers
-garbage, the worker is killed (whole process group / container) and restarted on the next request, and the
-request gets a "timeout" or "crash" result. Nothing the candidate does makes evaluate() raise.
+The host owns the channel: every request carries an id and the answer must carry the same one; anything else on
+the channel (garbage, a wrong id, a frame too large, the server dying or hanging past timeout + grace) kills the
+worker — the request gets a failure result, the next request a fresh worker — and is never accepted as a result.
+What comes back is the candidate side's output as opaque bytes: the judge decodes and scores it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import selectors
 import shutil
 import signal
+import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from discover.sandbox.models import EvalRequest, EvalResult
+from discover.executors.base import RAW_STATUSES, CandidateRun, RawRun
+from discover.sandbox.cgroups import WorkerCgroup
 
-RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner.py"
-GRACE_S = 10.0  # host-side slack on top of the request's timeout (the server enforces the real one)
+SANDBOX_DIR = Path(__file__).resolve().parents[2] / "sandbox"
+RUNNER = SANDBOX_DIR / "runner.py"
+WIRE = Path(__file__).resolve().parents[1] / "wire.py"
+GRACE_S = 10.0            # host-side slack on top of the request's timeout (the server enforces the real one)
 START_TIMEOUT_S = 60.0
+SERVER_OVERHEAD_MB = 96   # the server's own share of the worker's memory cgroup (Python + numpy)
+TMP_PREFIX = "discover-sb-"
+FRAME_MAGIC = b"DSR1"
+FRAME_HEAD = struct.Struct("<4sIQ")
 
 
 class WorkerDied(Exception):
     pass
 
 
+class _Spawner:
+    """Starts worker processes from one long-lived thread. bwrap's --die-with-parent (PR_SET_PDEATHSIG) fires
+    when the *thread* that started it exits, and evaluations run in pool threads that come and go (each
+    asyncio.run has its own executor): a worker started there would be killed when its thread ends."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _loop(self) -> None:
+        while True:
+            fn, box, done = self._q.get()
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                box.append((False, exc))
+            done.set()
+
+    def call(self, fn):
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="discover-spawner", daemon=True)
+                self._thread.start()
+        box: list = []
+        done = threading.Event()
+        self._q.put((fn, box, done))
+        done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+
+SPAWNER = _Spawner()
+
+
 def fresh_uid() -> int:
-    """A uid no one else uses: each worker's processes can then be found (and killed) by uid alone."""
+    """A uid no one else uses: each worker's candidates can be found (and killed) by uid alone."""
     return random.randint(200_000, 2_000_000_000)
 
 
+def sandbox_env(gpus: Any = None) -> dict[str, str]:
+    """The only environment a candidate sees: no keys, no proxies, single-threaded BLAS."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", **({} if gpus else {"CUDA_VISIBLE_DEVICES": ""})}
+
+
 class Worker:
-    """Base: subclasses say how to start the server (`_spawn`) and how to kill it (`_kill`)."""
+    """Base: subclasses say how to start the server (`_spawn`), where its channel is, and how to kill it."""
 
     backend = "?"
 
-    def __init__(self, index: int, gpus: Any = None) -> None:
+    def __init__(self, index: int, gpus: Any = None, hide: list[Path] | None = None) -> None:
         self.index = index
         self.gpus = gpus
+        self.hide = list(hide or [])
         self.uid = fresh_uid()
-        self.problem_dirs: set[Path] = set()
-        self.scratch: Path | None = None
+        self.tmp: Path | None = None
         self.proc: subprocess.Popen | None = None
-        self._buf = b""
+        self.cgroup: WorkerCgroup | None = None
+        self.base_memory = 0
+        self.scratch_mb = 256
+        self.memory_mb = 1024
+        self.hello: dict = {}
+        self._buf = bytearray()
         self._counter = 0
         self.lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
-    def _make_scratch(self) -> Path:
-        d = Path(tempfile.mkdtemp(prefix=f"discover-sb{self.index}-"))
-        if os.getuid() == 0 and self.backend != "process":
-            os.chown(d, self.uid, self.uid)
-        d.chmod(0o711 if self.backend == "bwrap" else 0o700)  # bwrap chdirs there before dropping root
+    def _make_tmp(self) -> Path:
+        d = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{self.index}-"))
+        d.chmod(0o755)
         return d
 
     def start(self) -> None:
         self.stop()
-        self.scratch = self._make_scratch()
-        self._buf = b""
-        self._spawn()
-        line = self._read_line(time.monotonic() + START_TIMEOUT_S)
+        self.tmp = self._make_tmp()
+        self._buf = bytearray()
+        self.cgroup = WorkerCgroup(f"{self.index}-{self.uid}") if os.getuid() == 0 else None
+        SPAWNER.call(self._spawn)
         try:
-            hello = json.loads(line)
-        except ValueError:
-            hello = {}
-        if not hello.get("ready"):
+            hello, _ = self._read_frame(time.monotonic() + START_TIMEOUT_S)
+        except (TimeoutError, WorkerDied, ValueError) as exc:
             err = self._stderr_text()
             self.stop()
-            raise WorkerDied(f"{self.backend} worker did not start: {err or line[:200]!r}")
+            raise WorkerDied(f"{self.backend} worker did not start: {err or exc}") from None
+        if not hello.get("ready"):
+            self.stop()
+            raise WorkerDied(f"{self.backend} worker did not start: {hello!r:.200}")
+        self.hello = hello
+        self._protect_server()
+
+    def _protect_server(self) -> None:
+        """The server and bwrap never get picked by the OOM killer; candidates raise their own score to 1000."""
+        if self.cgroup is None:
+            return
+        for pid in self.cgroup.pids():
+            try:
+                Path(f"/proc/{pid}/oom_score_adj").write_text("-1000")
+            except OSError:
+                pass
+        self.base_memory = self.cgroup.usage()
 
     def _spawn(self) -> None:
         raise NotImplementedError
@@ -91,6 +163,9 @@ class Worker:
 
     def stop(self) -> None:
         self._kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         if self.proc is not None:
             for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 try:
@@ -99,12 +174,17 @@ class Worker:
                 except OSError:
                     pass
         self.proc = None
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def _death_reason(self) -> str:
+        code = self.proc.poll() if self.proc is not None else None
+        err = self._stderr_text()
+        return f"the sandbox worker died (exit {code}{': ' + err if err else ''})"
 
     def _stderr_text(self) -> str:
         if self.proc is None or self.proc.stderr is None:
@@ -116,7 +196,7 @@ class Worker:
             data = b""
         return data.decode("utf-8", "replace").strip().splitlines()[-1][:300] if data.strip() else ""
 
-    # -- protocol ---------------------------------------------------------------------------------------------
+    # -- channel ----------------------------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write(data)
@@ -126,105 +206,115 @@ class Worker:
         assert self.proc is not None and self.proc.stdout is not None
         return self.proc.stdout.fileno()
 
-    def _read_line(self, deadline: float) -> bytes:
+    def _fill(self, n: int, deadline: float) -> None:
         fd = self._read_fd()
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buf:
+            while len(self._buf) < n:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError
                 if not sel.select(min(left, 1.0)):
                     if not self.alive():
-                        raise WorkerDied("the sandbox worker died")
+                        raise WorkerDied(self._death_reason())
                     continue
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
-                    raise WorkerDied("the sandbox worker died")
+                    raise WorkerDied(self._death_reason())
                 self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line
 
-    def path_inside(self, p: Path) -> str:
-        return str(p)
+    def _read_frame(self, deadline: float, max_payload: int = 1 << 31) -> tuple[dict, bytes]:
+        self._fill(FRAME_HEAD.size, deadline)
+        magic, hlen, plen = FRAME_HEAD.unpack_from(self._buf, 0)
+        if magic != FRAME_MAGIC or hlen > 1 << 20 or plen > max_payload:
+            raise ValueError("the sandbox answered something that is not a result frame")
+        total = FRAME_HEAD.size + hlen + plen
+        self._fill(total, deadline)
+        head = json.loads(bytes(self._buf[FRAME_HEAD.size:FRAME_HEAD.size + hlen]))
+        payload = bytes(self._buf[FRAME_HEAD.size + hlen:total])
+        del self._buf[:total]
+        if not isinstance(head, dict):
+            raise ValueError("the sandbox answered a malformed header")
+        return head, payload
 
-    def scratch_inside(self) -> str:
-        return str(self.scratch)
+    def _send(self, header: dict, payload: bytes) -> None:
+        head = json.dumps(header, separators=(",", ":")).encode()
+        self._write(FRAME_HEAD.pack(FRAME_MAGIC, len(head), len(payload)) + head + payload)
 
-    def writable_inside(self) -> list[str]:
-        """Where the audit hook lets a candidate write (the real barrier is the backend's read-only mounts)."""
-        return [self.scratch_inside()]
+    # -- one evaluation ---------------------------------------------------------------------------------------
+    def needs_restart(self, job: CandidateRun) -> bool:
+        return not self.alive()
 
-    def evaluate(self, req: EvalRequest) -> EvalResult:
-        t0 = time.perf_counter()
-        problem_dir = Path(req.problem_dir).resolve()
+    def run(self, job: CandidateRun, deadline: float | None = None) -> RawRun:
+        t0 = time.monotonic()
+        output_limit = 256 << 20
         try:
-            if not self.alive() or problem_dir not in self.problem_dirs:
-                self.problem_dirs.add(problem_dir)
+            if self.needs_restart(job):
+                self.memory_mb, self.scratch_mb = max(self.memory_mb, job.memory_mb), job.scratch_mb
                 self.start()
+            if self.cgroup is not None and self.cgroup.caps_memory:
+                self.cgroup.set_memory_limit(self.base_memory + ((job.memory_mb + 16) << 20))
+                self.cgroup.take_oom_kills()
             self._counter += 1
-            msg = {"id": self._counter, "code": req.code, "problem_dir": self.path_inside(problem_dir),
-                   "instance_set": req.instance_set, "timeout_s": req.timeout_s, "memory_mb": req.memory_mb,
-                   "scratch": self.scratch_inside(), "writable": self.writable_inside()}
-            self._write(json.dumps(msg).encode() + b"\n")
-            line = self._read_line(time.monotonic() + req.timeout_s + GRACE_S)
-            data = json.loads(line)
-            data.pop("id", None)
-            return self._postprocess(EvalResult.model_validate(data))
-        except TimeoutError:
-            self.stop()
-            return EvalResult.failure("timeout", f"timed out after {req.timeout_s:g} s (worker unresponsive, restarted)",
-                                      time.perf_counter() - t0)
+            rid = self._counter
+            self._send({"id": rid, "code": job.code, "files": job.files, "instance_set": job.instance_set,
+                        "timeout_s": job.timeout_s, "memory_mb": job.memory_mb, "output_limit": output_limit},
+                       job.payload)
+            limit = t0 + job.timeout_s + GRACE_S
+            cancelled = deadline is not None and deadline < limit
+            try:
+                head, blob = self._read_frame(min(limit, deadline) if deadline is not None else limit,
+                                              max_payload=output_limit + (2 << 20))
+            except TimeoutError:
+                self.stop()
+                if cancelled:
+                    return RawRun("cancelled", error="cancelled: the run's wall-clock budget ran out",
+                                  duration_s=time.monotonic() - t0)
+                return RawRun("timeout", error=f"timed out after {job.timeout_s:g} s (worker unresponsive, restarted)",
+                              duration_s=time.monotonic() - t0)
+            if head.get("id") != rid or head.get("status") not in RAW_STATUSES:
+                self.stop()
+                return RawRun("crash", error="sandbox protocol error (answer did not match the request); worker "
+                                             "restarted", duration_s=time.monotonic() - t0)
+            return self._postprocess(head, blob, time.monotonic() - t0)
         except (WorkerDied, OSError, ValueError) as e:
             self.stop()
-            if "OOMKilled" in str(e):
-                return EvalResult.failure("memory", "killed by the out-of-memory killer (container memory limit)",
-                                          time.perf_counter() - t0)
-            return EvalResult.failure("crash", f"sandbox worker failed: {e}", time.perf_counter() - t0)
+            return RawRun("crash", error=f"sandbox worker failed: {e}", duration_s=time.monotonic() - t0)
 
-    def _postprocess(self, res: EvalResult) -> EvalResult:
-        return res
+    def _memory_killed(self, head: dict) -> bool:
+        return bool(self.cgroup is not None and self.cgroup.take_oom_kills() > 0)
 
-
-class ProcessWorker(Worker):
-    """No isolation: a fresh process group, rlimits, a clean environment; as root, an unused uid of its own."""
-
-    backend = "process"
-
-    def _spawn(self) -> None:
-        self._spawn_cmd()
-
-    def _spawn_cmd(self, extra: list[str] | None = None, preexec=None) -> None:
-        import sys
-
-        # no uid change: the Python install may live where only its owner can read (/root/.pyenv)
-        cmd = [sys.executable, "-I", str(RUNNER), "serve"] + (extra or [])
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=sandbox_env(self.gpus), cwd=str(self.scratch), start_new_session=True,
-                                     close_fds=True, preexec_fn=preexec)
+    def _postprocess(self, head: dict, blob: bytes, duration: float) -> RawRun:
+        status = head["status"]
+        error = head.get("error")
+        if status == "crash" and self._memory_killed(head):
+            status, error = "memory", f"killed for exceeding the memory limit of {self.memory_mb} MB " \
+                                      f"(the whole process tree counts)"
+        extra = {k: head[k] for k in ("problem_fault", "memory_peak_mb") if head.get(k) is not None}
+        return RawRun(status=status, output=blob if status == "ok" else None, error=error,
+                      traceback=head.get("traceback"), stdout_tail=str(head.get("stdout_tail") or ""),
+                      stderr_tail=str(head.get("stderr_tail") or ""), duration_s=float(head.get("duration_s") or duration),
+                      extra=extra)
 
 
-def sandbox_env(gpus: Any = None) -> dict[str, str]:
-    """The only environment a candidate sees: no keys, no proxies, single-threaded BLAS."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", **({} if gpus else {"CUDA_VISIBLE_DEVICES": ""})}
+def runner_files() -> dict[Path, str]:
+    """Host file -> name inside the sandbox's /opt/discover."""
+    return {RUNNER: "runner.py", WIRE: "wire.py"}
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process owned by `uid` (a uid that belongs to one worker alone)."""
-    for _ in range(50):
-        found = False
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                st = os.stat(f"/proc/{name}")
-                if st.st_uid == uid:
-                    os.kill(int(name), signal.SIGKILL)
-                    found = True
-            except OSError:
-                pass
-        if not found:
-            return
-        time.sleep(0.01)
+def leftover_tmp_dirs() -> list[Path]:
+    """Scratch/ipc dirs of discover processes that are gone (e.g. killed with SIGKILL)."""
+    out = []
+    for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            pid = int(d.name[len(TMP_PREFIX):].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            out.append(d)
+        except (ValueError, PermissionError, OSError):
+            pass
+    return out
+
+
+def python_cmd() -> list[str]:
+    return [str(Path(sys.executable)), "-I"]

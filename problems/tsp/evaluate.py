@@ -22,11 +22,15 @@ those of the unit square (EUC_2D and ATT: Euclidean distances of the coordinates
 divided by the larger side of their bounding box, as ReEvo's TSPLIB test does; GEO: great-circle distances
 divided by the largest of them).
 
-Runs inside the sandbox: stdlib + numpy only. Optimal lengths are read inside evaluate(), never at import.
+Trusted scoring (docs/problem-contract.md): public() gives the candidate side each instance's coordinates and
+metric; run() builds the tour in the sandbox by calling the candidate; score() re-checks the tour and measures
+it with its own distance matrix against the optimal lengths in data/optima.json, which only the judge reads.
+stdlib + numpy only.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -220,38 +224,77 @@ def tour_length(tour, dist: np.ndarray) -> float:
     return float(dist[t, np.roll(t, -1)].sum())
 
 
+@functools.lru_cache(maxsize=16)
 def tsplib_types(data_dir: str) -> dict[str, str]:
     """instance id -> EDGE_WEIGHT_TYPE of the shipped TSPLIB files."""
     folder = os.path.join(data_dir, "tsplib")
     return {f[:-4]: read_tsplib_typed(os.path.join(folder, f))[1] for f in sorted(os.listdir(folder)) if f.endswith(".tsp")}
 
 
-def load_optima(instance_set: str, data_dir: str) -> dict[str, float]:
+@functools.lru_cache(maxsize=16)
+def _instances(instance_set: str, data_dir: str) -> dict[str, np.ndarray]:
+    return load_instances(instance_set, data_dir)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_optima(data_dir: str) -> dict[str, dict[str, float]]:
     with open(os.path.join(data_dir, "optima.json")) as f:
-        return json.load(f)[instance_set]
+        return json.load(f)
 
 
-def evaluate(candidate, instance_set: str, data_dir: str) -> dict:
+def load_optima(instance_set: str, data_dir: str) -> dict[str, float]:
+    return _all_optima(data_dir)[instance_set]
+
+
+# ---- trusted side: the judge process (reads data/; never runs candidate code) --------------------------------
+
+def public(instance_set: str, data_dir: str) -> dict:
+    """What the candidate may see of each instance: its coordinates and metric, nothing of the optimum."""
+    types = tsplib_types(data_dir) if instance_set == TSPLIB_SET else {}
+    return {iid: {"id": iid, "xy": xy, "metric": types.get(iid, "unit_square")}
+            for iid, xy in _instances(instance_set, data_dir).items()}
+
+
+def _as_tour(value, n: int, iid: str) -> list[int]:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != n or not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidSolution(f"instance {iid}: the tour must be {n} node indices, got {arr.dtype} of shape {arr.shape}")
+    tour = [int(x) for x in arr]
+    if tour[0] != 0 or sorted(tour) != list(range(n)):
+        raise InvalidSolution(f"instance {iid}: the tour is not a permutation of the {n} nodes starting at node 0")
+    return tour
+
+
+def score(instance_set: str, data_dir: str, outputs: dict) -> dict:
+    """Re-check every tour and measure it with this side's own distances (TSPLIB: the integer metric)."""
+    instances = _instances(instance_set, data_dir)
+    optima = load_optima(instance_set, data_dir)
+    types = tsplib_types(data_dir) if instance_set == TSPLIB_SET else {}
+    results: dict[str, dict] = {}
+    for iid, out in outputs.items():
+        xy = instances[iid]
+        tour = _as_tour(out, len(xy), iid)
+        dist = tsplib_matrix(xy, types[iid]) if instance_set == TSPLIB_SET else distances(xy)
+        length = tour_length(tour, dist)
+        opt = float(optima[iid])
+        results[iid] = {"score": 100.0 * (length - opt) / opt, "length": length, "optimal": opt}
+    return {"instances": results, "score": float(np.mean([r["score"] for r in results.values()]))}
+
+
+def hidden(instance_set: str, data_dir: str) -> list:
+    """Every optimal length of every set: none may reach the LLM through candidate-side text."""
+    return [float(v) for by_id in _all_optima(data_dir).values() for v in by_id.values()]
+
+
+# ---- candidate side: inside the sandbox, with the candidate ------------------------------------------------
+
+def run(candidate, data: dict) -> list[int]:
     select_next_node = getattr(candidate, "select_next_node", None)
     if not callable(select_next_node):
         raise InvalidSolution(
             "the candidate module defines no function "
             "`select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix)`"
         )
-    instances = load_instances(instance_set, data_dir)
-    optima = load_optima(instance_set, data_dir)
-    results: dict[str, dict] = {}
-    types = tsplib_types(data_dir) if instance_set == TSPLIB_SET else {}
-    for iid, xy in instances.items():
-        if instance_set == TSPLIB_SET:
-            tour = construct(select_next_node, candidate_matrix(xy, types[iid]), iid)
-            length = tour_length(tour, tsplib_matrix(xy, types[iid]))
-        else:
-            dist = distances(xy)
-            tour = construct(select_next_node, dist, iid)
-            length = tour_length(tour, dist)
-        if sorted(tour) != list(range(len(xy))):  # cannot happen after construct's checks; kept as a guard
-            raise InvalidSolution(f"instance {iid}: the tour is not a permutation of the nodes")
-        opt = float(optima[iid])
-        results[iid] = {"score": 100.0 * (length - opt) / opt, "length": length, "optimal": opt}
-    return {"instances": results, "score": float(np.mean([r["score"] for r in results.values()]))}
+    xy = np.asarray(data["xy"], dtype=float)
+    dist = distances(xy) if data["metric"] == "unit_square" else candidate_matrix(xy, data["metric"])
+    return construct(select_next_node, dist, data["id"])
