@@ -18,7 +18,7 @@ def main() -> None:
             continue
         out[set_name] = {}
         for task_name, seeds in tasks:
-            loss, lr = ev.tune(ev.adam_init, ev.adam_step, ev.make_task(task_name, str(HERE)), seeds)
+            loss, lr = ev.tune(ev.adam_init, ev.adam_step, ev.make_task(task_name, ev.load_datasets(str(HERE))), seeds)
             out[set_name][task_name] = {"loss": loss, "lr": lr}
             print(set_name, task_name, loss, lr)
     (HERE / "adam_reference.json").write_text(json.dumps(out, indent=1) + "\n")
