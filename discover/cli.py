@@ -219,15 +219,25 @@ def problem_check(
     sandbox: str = typer.Option("auto", help="Sandbox that runs the seed: auto, bwrap, docker or process."),
 ) -> None:
     """Validate a problem folder: schema, seed runs in the sandbox, evaluator deterministic. Explains every error."""
-    from discover.evaluation import requests_for
-    from discover.sandbox import open_sandbox
-    from discover.scaffold import check_problem
+    import asyncio
+    from contextlib import ExitStack
 
-    with open_sandbox(sandbox) as sb:
+    from discover.config import RunConfig
+    from discover.scaffold import check_problem
+    from discover.targets.code import open_code_evaluator
+
+    with ExitStack() as stack:
+        opened: dict[str, Any] = {}
+
         def in_sandbox(prob: Any, code: str, instance_set: str) -> dict:
-            r = sb.evaluate(requests_for(prob, code, [instance_set])[0])
+            # opened on first use: a folder whose schema is broken is reported by check_problem, not here
+            if "ev" not in opened:
+                config = RunConfig(problem=str(prob.root), sandbox=sandbox, workers=1)
+                opened["ev"] = stack.enter_context(open_code_evaluator(prob, config))
+            ev = opened["ev"]
+            r = asyncio.run(ev.evaluate(code, [instance_set]))[0]
             if r.status != "ok":
-                raise RuntimeError(f"{r.status} in the sandbox ({sb.backend}): {r.error}")
+                raise RuntimeError(f"{r.status} in the sandbox ({ev.backend}): {r.error}")
             return {"instances": r.instances, "score": r.score}
 
         results = check_problem(problem, evaluate_fn=in_sandbox)

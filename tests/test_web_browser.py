@@ -117,3 +117,22 @@ def test_static_report_works_offline_with_the_same_views(web, shots, tmp_path):
 
     asyncio.run(drive())
     print(f"screenshots: {shots / 'report-code.png'} {shots / 'report-prompt.png'}")
+
+
+def test_error_detection_catches_a_broken_page(web, tmp_path):
+    """The control for the tests above: a script error and a CSP violation must both be caught."""
+    report = write_report(open_store(web.runs_dir), web.run_id, tmp_path / "r.html")
+    broken = tmp_path / "broken.html"
+    broken.write_text(report.read_text().replace("</main>", "<script>no_such_function()</script></main>"))
+
+    async def drive():
+        async with Browser(tmp_path / "profile") as b:
+            await b.goto(broken.resolve().as_uri())
+            await b.wait_for("document.querySelectorAll('#tree .node').length >= 4")
+            await b.js("setTimeout(() => no_such_function_either(), 0)")
+            await asyncio.sleep(0.5)
+            return b.errors
+
+    errors = asyncio.run(drive())
+    assert any("Content Security Policy" in e for e in errors)  # the injected inline script is refused
+    assert any("no_such_function_either" in e for e in errors)
