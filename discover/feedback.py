@@ -24,6 +24,7 @@ class Outcome:
     traceback: str | None = None
     stderr_tail: str | None = None
     duration_s: float = 0.0
+    details: dict[str, dict] = field(default_factory=dict)  # per-instance metrics as stored (a prompt's outputs)
 
     @property
     def valid(self) -> bool:

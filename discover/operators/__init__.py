@@ -1,16 +1,10 @@
-from discover.errors import ConfigError
-from discover.strategies.base import CandidateView, Proposal, SlotContext
-from discover.strategies.eoh import EoHStrategy
-from discover.strategies.opro import OPROStrategy
+"""Operators (what one proposal asks for) and strategies (which operator each proposal uses), by name."""
 
-STRATEGIES = {"eoh": EoHStrategy, "opro": OPROStrategy}
+from discover.operators.base import CandidateView, Proposal, ProposeContext, render
+from discover.operators.registry import STRATEGIES, get_operator, get_strategy, has_operator, register_operator, register_strategy
 
+# Importing registers them.
+from discover.operators import eoh, opro, opro_prompt, repair, strategies, tune  # noqa: E402,F401
 
-def make_strategy(name: str):
-    try:
-        return STRATEGIES[name]()
-    except KeyError:
-        raise ConfigError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}") from None
-
-
-__all__ = ["CandidateView", "Proposal", "SlotContext", "make_strategy", "STRATEGIES"]
+__all__ = ["CandidateView", "Proposal", "ProposeContext", "render", "STRATEGIES", "get_operator", "get_strategy",
+           "has_operator", "register_operator", "register_strategy"]

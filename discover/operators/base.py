@@ -1,4 +1,5 @@
-"""What every strategy shares: the view of a candidate it sees, the proposal it returns, template rendering."""
+"""What every operator shares: the view of a candidate it sees, the context it proposes in, the proposal it
+returns, template rendering, and the blocks code operators build their prompts from."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from discover.errors import ConfigError
 from discover.problem import PACKAGE_ROOT, Problem
@@ -23,26 +25,42 @@ class CandidateView:
     score: float | None
     generation: int
     feedback: str | None = None
+    outcome: Any = None       # discover.feedback.Outcome of its train evaluation (per-instance details included)
 
 
 @dataclass
 class Proposal:
+    """What an operator wants asked: the messages (persisted before the call), or, for an operator that needs no
+    LLM, `content` ready to evaluate."""
+
     operator: str
     parents: list[CandidateView]
-    messages: list[dict[str, str]]
-    prefix: str = ""  # prefilled start of the assistant's answer ("" when not prefilling)
+    messages: list[dict[str, str]] = field(default_factory=list)
+    prefix: str = ""          # prefilled start of the assistant's answer ("" when not prefilling)
+    stop: list[str] | None = None
+    content: str | None = None  # set by operators that need no LLM (tune); then messages are empty
+    thought: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class SlotContext:
-    problem: Problem
+class ProposeContext:
+    """Everything an operator may look at. `members` are the archive's eligible candidates, best first."""
+
+    target: Any               # discover.targets.base.Target
     generation: int
     slot: int
-    population: list[CandidateView]  # valid candidates, best first
+    members: list[CandidateView]
     lessons: list[str]
     rng: random.Random
     prefill: bool = False
-    extra: dict = field(default_factory=dict)
+    llm: Any = None           # discover.engine.llm.LLM, for operators that make calls of their own (reflection)
+    archive: Any = None
+    parents: list[CandidateView] = field(default_factory=list)  # chosen by the loop (repair: the failed one)
+    best: CandidateView | None = None  # the archive's best valid candidate (eligible ones)
+    config: Any = None
+    store: Any = None         # operators that keep notes on a candidate (the prompt reflection) write them here
+    run_id: str = ""
 
 
 def template(name: str) -> Template:
@@ -95,24 +113,15 @@ def prefill_prefix(problem: Problem) -> str:
     return f"```python\n{imports}{entry.signature}\n{doc}\n"
 
 
-def build_messages(ctx: SlotContext, user: str) -> tuple[list[dict[str, str]], str]:
+def build_messages(ctx: ProposeContext, user: str) -> tuple[list[dict[str, str]], str]:
+    problem = ctx.target.problem
     answer = render("answer_format_prefill.txt" if ctx.prefill else "answer_format.txt",
-                    entry_name=ctx.problem.spec.entry.name)
+                    entry_name=problem.spec.entry.name)
     user = Template(user).safe_substitute(answer_format=answer.strip()).strip()
     messages = [{"role": "system", "content": render("system.txt").strip()}, {"role": "user", "content": user}]
-    prefix = prefill_prefix(ctx.problem) if ctx.prefill else ""
+    prefix = prefill_prefix(problem) if ctx.prefill else ""
     if prefix:
         messages.append({"role": "assistant", "content": prefix})
     return messages, prefix
 
 
-def rank_select(population: list[CandidateView], k: int, rng: random.Random) -> list[CandidateView]:
-    """Rank-based parent selection, p(rank r) ∝ 1 / (r + N) as in EoH (Liu et al. 2024), without replacement."""
-    pool = list(population)
-    chosen: list[CandidateView] = []
-    n = len(pool)
-    while pool and len(chosen) < k:
-        weights = [1.0 / (r + 1 + n) for r in range(len(pool))]
-        pick = rng.choices(range(len(pool)), weights=weights)[0]
-        chosen.append(pool.pop(pick))
-    return chosen

@@ -1,120 +1,113 @@
-"""Library entry point for prompt-optimization jobs (the CLI's `discover prompt` calls this)."""
+"""`discover prompt`'s vocabulary over the one loop: a PromptConfig (the prompt job's option names: steps,
+candidates_per_step, optimizer_model, ...) becomes a RunConfig for the prompt target, and run_prompt_job returns
+the prompt view of the run's summary. Nothing here runs anything the loop does not."""
 
 from __future__ import annotations
 
-import contextlib
-import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
+from discover.config import DEFAULT_MODEL, PromptOptions, RunConfig, describe_error, merge_config
+from discover.engine import RunStats, run_sync
 from discover.errors import ConfigError, StoreError
-from discover.interrupt import interrupted_reason, run_job
-from discover.llm.providers import in_process
-from discover.prompting.datasets import PromptTask
-from discover.prompting.engine import PromptConfig, PromptJob, PromptStats, PromptSummary, check_prompt_run
-from discover.prompting.scorers import Scorer, UserScorer, make_scorer
-from discover.store import Store
-from discover.store.call_log import StoreCallLog
+from discover.store import CandidateRow, Store
+
+# prompt-job option -> run config key
+LOOP_KEYS = {"optimizer_model": "model", "steps": "generations", "candidates_per_step": "population",
+             "optimizer_temperature": "temperature", "optimizer_max_tokens": "max_tokens"}
+SHARED_KEYS = ("api_base", "llm_concurrency", "llm_timeout_s", "llm_retries", "max_llm_calls", "max_cost_usd",
+               "timeout_s", "test_timeout_s", "test_top_k", "seed", "sandbox", "schedule")
 
 
-def make_prompt_gateway(store: Store, run_id: str, config: PromptConfig) -> Any:
-    from discover.llm import Budget, Gateway
+class PromptConfig(PromptOptions):
+    """The prompt job's options: the prompt target's own keys plus the loop's, under the names OPRO uses."""
 
-    totals = store.run_llm_totals(run_id)
-    budget = Budget(max_calls=config.max_llm_calls, max_cost_usd=config.max_cost_usd,
-                    used_calls=int(totals["calls"]), used_cost_usd=float(totals["cost_usd"]))
-    return Gateway(call_log=StoreCallLog(store, run_id), budget=budget, concurrency=config.llm_concurrency,
-                   timeout_s=config.llm_timeout_s, api_base=config.api_base)
+    task_model: str | None = DEFAULT_MODEL
+    optimizer_model: str = DEFAULT_MODEL
+    steps: int = Field(5, ge=1)
+    candidates_per_step: int = Field(4, ge=1)
+    optimizer_temperature: float = Field(1.0, ge=0, le=2)
+    optimizer_max_tokens: int = Field(200, gt=0)
+    start: str | None = ""
+    api_base: str | None = None
+    llm_concurrency: int = Field(2, ge=1)
+    llm_timeout_s: float = Field(180, gt=0)
+    llm_retries: int = Field(4, ge=0)
+    max_llm_calls: int | None = Field(None, ge=0)    # task-model and optimizer calls together
+    max_cost_usd: float | None = Field(None, ge=0)
+    timeout_s: float | None = Field(None, gt=0)
+    test_timeout_s: float | None = Field(None, gt=0)
+    test_top_k: int = Field(3, ge=1)
+    seed: int = 0
+    sandbox: Literal["auto", "bwrap", "docker", "process"] = "auto"  # for a user scorer
+    # OPRO's steps: every candidate of a step is a sample of the same meta-prompt (steady: each its own)
+    schedule: Literal["steady", "generational"] = "generational"
+
+    def to_run_config(self) -> RunConfig:
+        return merge_config(to_run_layer(self.model_dump()), source="prompt job options")
+
+
+def to_run_layer(data: dict[str, Any]) -> dict[str, Any]:
+    """Prompt-job keys (given ones only) -> a RunConfig layer."""
+    out: dict[str, Any] = {"strategy": "opro"}
+    prompt: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in LOOP_KEYS:
+            out[LOOP_KEYS[k]] = v
+        elif k in SHARED_KEYS:
+            out[k] = v
+        else:
+            prompt[k] = v
+    out["prompt"] = prompt
+    return out
 
 
 def validate_config(data: dict[str, Any]) -> PromptConfig:
     try:
         return PromptConfig.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        raise ConfigError(f"prompt job options: {where}: {e['msg']}") from None
+        raise ConfigError(describe_error(exc, "prompt job options")) from None
 
 
-def start_or_resume(store: Store, config: PromptConfig, resume: str | None,
-                    overrides: dict[str, Any]) -> tuple[str, PromptConfig, PromptTask]:
-    if resume:
-        run = store.get_run(resume)
-        check_prompt_run(store, run.id)
-        if run.status == "finished" and not overrides:
-            raise StoreError(f"run {run.id} already finished; pass a larger budget (e.g. --steps) to continue it")
-        config = validate_config({**run.config, **overrides})
-        task = config.load_task()
-        store.set_run_status(run.id, "running", None, pid=os.getpid(), config=config.model_dump())
-        return run.id, config, task
-    task = config.load_task()
-    run_id = store.create_run(problem=f"prompt:{task.name}", problem_dir=task.source, kind="prompt", strategy="opro",
-                              model=config.optimizer_model, sandbox=None, config=config.model_dump())
-    return run_id, config, task
+@dataclass
+class PromptSummary:
+    run_id: str
+    status: str
+    stop_reason: str
+    task: str
+    start: CandidateRow | None
+    best: CandidateRow | None
+    test_scores: dict[str, float | None]  # candidate id -> held-out accuracy
+    stats: RunStats
+    n_train: int = 0
+    n_test: int = 0
 
 
-@contextlib.contextmanager
-def _scorer(config: PromptConfig, task: PromptTask):
-    spec = config.scorer or task.scorer
-    if spec.endswith(".py"):
-        from discover.sandbox import open_sandbox
-
-        scorer = make_scorer(spec, timeout_s=config.scorer_timeout_s)
-        try:
-            with open_sandbox(config.sandbox, workers=1) as sb:
-                scorer.sandbox = sb  # type: ignore[attr-defined]
-                yield scorer, sb.backend
-        finally:
-            scorer.close()  # type: ignore[attr-defined]
-    else:
-        labels = config.labels or task.labels or sorted({e.target for e in task.train})
-        if spec == "label" and not in_process(config.task_model):
-            raise ConfigError(f"the label scorer needs an in-process task model (local/...), not {config.task_model}: "
-                              f"a hosted API returns text only; use --scorer choice")
-        yield make_scorer(spec, labels=labels), None
+def check_prompt_run(store: Store, run_id: str) -> None:
+    run = store.get_run(run_id)
+    if run.kind != "prompt":
+        raise StoreError(f"run {run.id} is a {run.kind} run, not a prompt run; resume it with `discover evolve --resume`")
 
 
 def run_prompt_job(config: PromptConfig | dict[str, Any], *, runs_dir: Path | str | None = None,
                    resume: str | None = None, overrides: dict[str, Any] | None = None, gateway: Any = None,
-                   scorer: Scorer | None = None,
-                   on_start: Callable[[str, PromptConfig, PromptTask], None] | None = None,
-                   on_update: Callable[[PromptStats], None] | None = None) -> PromptSummary:
+                   scorer: Any = None, subscribers: tuple = ()) -> PromptSummary:
     """Start (or resume, by run id or prefix) a prompt-optimization run; returns its summary.
     `gateway`/`scorer` replace the ones built from the config (tests, embedding)."""
-    from discover.run import Interrupted
-
     if isinstance(config, dict):
         config = validate_config(config)
-    store = Store(runs_dir)
-    run_id, config, task = start_or_resume(store, config, resume, overrides or {})
-    try:
-        with (contextlib.nullcontext((scorer, None)) if scorer is not None else _scorer(config, task)) as (sc, backend):
-            if backend:
-                store.set_run_status(run_id, "running", None, sandbox=backend)
-            if isinstance(sc, UserScorer) and sc.sandbox is None:
-                raise ConfigError("a user scorer passed to run_prompt_job needs its sandbox set")
-            if on_start:
-                on_start(run_id, config, task)
-            job = PromptJob(store=store, run_id=run_id, config=config, task=task, scorer=sc,
-                            gateway=gateway or make_prompt_gateway(store, run_id, config), on_update=on_update)
-
-            async def main() -> tuple[str, dict]:
-                reason = await job.run()
-                return reason, await job.score_test()
-
-            reason, test_scores = run_job(main)
-    except KeyboardInterrupt as exc:
-        store.set_run_status(run_id, "stopped", interrupted_reason(exc))
-        raise Interrupted(f"interrupted; run {run_id} kept everything so far. Resume with: discover prompt --resume {run_id}",
-                          run_id=run_id) from None
-    except BaseException as exc:
-        store.set_run_status(run_id, "crashed", f"{type(exc).__name__}: {exc}")
-        raise
-    finished = reason.startswith("all ")
-    status = "finished" if finished else "stopped"
-    store.set_run_status(run_id, status, reason)
-    return PromptSummary(run_id=run_id, status=status, stop_reason=reason, task=task.name, start=job.start_row(),
-                         best=job.best(), test_scores=test_scores, stats=job.stats, n_train=len(task.train),
-                         n_test=len(task.test))
+    if resume:
+        check_prompt_run(Store(runs_dir), resume)
+    layer = None
+    if overrides is not None:
+        layer = to_run_layer(overrides)
+        layer.pop("strategy")
+    s = run_sync(config.to_run_config(), resume_command="discover prompt", runs_dir=runs_dir, resume=resume,
+                 overrides=layer, gateway=gateway, scorer=scorer, subscribers=subscribers)
+    return PromptSummary(run_id=s.run_id, status=s.status, stop_reason=s.stop_reason,
+                         task=s.problem.removeprefix("prompt:"), start=s.seed, best=s.best,
+                         test_scores={cid: v.get("test") for cid, v in s.test_scores.items()}, stats=s.stats,
+                         n_train=int(s.header.get("n_train", 0)), n_test=int(s.header.get("n_test", 0)))

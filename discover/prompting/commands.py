@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.live import Live
 from rich.table import Table
 
 from discover.console import console
@@ -15,18 +14,6 @@ from discover.console import console
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
-
-
-def status_table(stats: Any, header: str) -> Table:
-    t = Table(title=header, show_header=True, header_style="bold", caption=stats.phase)
-    for col in ("step", "best train", "start train", "scored", "screened out", "rejected", "dupes", "LLM calls (task/opt)",
-                "cached", "tokens", "cost $", "elapsed"):
-        t.add_column(col, justify="right")
-    t.add_row(str(stats.step), _pct(stats.best_score), _pct(stats.start_score), str(stats.promoted), str(stats.screened_out),
-              str(stats.rejected), str(stats.duplicates), f"{stats.llm_calls} ({stats.task_calls}/{stats.optimizer_calls})",
-              str(stats.cached_calls), str(stats.prompt_tokens + stats.completion_tokens), f"{stats.cost_usd:.4f}",
-              f"{stats.elapsed_s:.0f} s")
-    return t
 
 
 def results_table(summary: Any) -> Table:
@@ -70,12 +57,16 @@ def prompt(
     seed: Optional[int] = typer.Option(None, help="Seed for splits, minibatch and exemplars."),
     llm_concurrency: Optional[int] = typer.Option(None, help="Concurrent LLM calls."),
     sandbox: Optional[str] = typer.Option(None, help="Sandbox for a user scorer: auto, bwrap, docker or process."),
+    schedule: Optional[str] = typer.Option(None, help="generational (default: OPRO's steps) or steady."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with any prompt-job setting."),
     resume: Optional[str] = typer.Option(None, help="Continue a stopped or crashed prompt run (id or prefix)."),
+    progress: str = typer.Option("auto", help="auto, terminal, plain, json or quiet."),
     runs_dir: Optional[Path] = typer.Option(None, envvar="DISCOVER_RUNS_DIR", help="Where runs are stored (default ./runs)."),
 ) -> None:
-    """Optimize an instruction (prompt) for a task: OPRO search with directional feedback, scored on held-out data."""
+    """Optimize an instruction (prompt) for a task: OPRO search with directional feedback, scored on held-out data.
+    The same loop as `discover evolve` on a prompt target (this command keeps OPRO's option names)."""
     from discover.config import read_config_file
+    from discover.progress import watch
     from discover.prompting.api import run_prompt_job, validate_config
     from discover.store import Store
 
@@ -84,34 +75,17 @@ def prompt(
                  labels=[x.strip() for x in labels.split(",") if x.strip()] if labels else None, start=start, steps=steps,
                  candidates_per_step=candidates, minibatch=minibatch, max_train=max_train, max_test=max_test,
                  feedback=False if no_feedback else None, api_base=api_base, max_llm_calls=max_llm_calls,
-                 max_cost_usd=max_cost_usd, timeout_s=timeout, seed=seed, llm_concurrency=llm_concurrency, sandbox=sandbox)
+                 max_cost_usd=max_cost_usd, timeout_s=timeout, seed=seed, llm_concurrency=llm_concurrency, sandbox=sandbox,
+                 schedule=schedule)
     given = {k: v for k, v in flags.items() if v is not None}
     data: dict[str, Any] = read_config_file(config) if config else {}
     if task_model and not optimizer_model and "optimizer_model" not in data:
         given["optimizer_model"] = task_model
     data.update(given)
     cfg = validate_config(data)
-    live: Live | None = None
-    header = {"text": "discover prompt"}
-
-    def on_start(run_id: str, c: Any, t: Any) -> None:
-        nonlocal live
-        header["text"] = f"run {run_id} · prompt:{t.name} · task {c.task_model} · optimizer {c.optimizer_model}"
-        live = Live(console=console, refresh_per_second=4, transient=False)
-        live.start()
-
-    def on_update(stats: Any) -> None:
-        if live is not None:
-            live.update(status_table(stats, header["text"]))
-
-    try:
+    with watch(console, mode=progress) as show:
         summary = run_prompt_job(cfg, runs_dir=runs_dir, resume=resume, overrides=given if resume else None,
-                                 on_start=on_start, on_update=on_update)
-    finally:
-        if live is not None:
-            live.stop()
-            if not console.is_terminal:
-                console.print()  # off a terminal, Live leaves its last frame without a line end
+                                 subscribers=(show,))
     console.print(f"Stopped: {summary.stop_reason}.")
     console.print(results_table(summary))
     s = summary.stats
