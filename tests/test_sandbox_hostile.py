@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -26,21 +25,6 @@ GOOD = "def solve(x):\n    return 2 * x\n"
 FAKE_KEY = "sk-planted-fake-key-0123456789"
 
 os.environ["OPENAI_API_KEY"] = FAKE_KEY  # planted before any sandbox starts: it must stay invisible inside
-
-
-@pytest.fixture(scope="session")
-def docker_daemon():
-    """Start a Docker daemon with sandbox/docker-up.sh if none answers (root only); stop it afterwards."""
-    from discover.sandbox.docker import docker_unavailable
-
-    started = False
-    up = Path(__file__).parents[1] / "sandbox" / "docker-up.sh"
-    if docker_unavailable() and os.getuid() == 0 and os.environ.get("DISCOVER_TEST_DOCKER", "1") == "1":
-        started = subprocess.run(["bash", str(up)], capture_output=True, timeout=600).returncode == 0
-        docker_unavailable.cache_clear()
-    yield docker_unavailable()
-    if started:
-        subprocess.run(["bash", str(up.with_name("docker-down.sh"))], capture_output=True, timeout=120)
 
 
 def open_backend(request, name: str, workers: int = 2):

@@ -183,18 +183,27 @@ class WorkerCgroup:
         self.dirs = {}
 
 
-def oom_kills_of_pid(pid: int) -> int | None:
-    """OOM kills recorded in the memory cgroup of a host process (e.g. a Docker container's init)."""
+def oom_control_file(pid: int) -> Path | None:
+    """memory.oom_control of the memory cgroup a host process is in (e.g. a Docker container's init)."""
     try:
         for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
             _, ctrls, path = line.split(":", 2)
             if "memory" in ctrls.split(","):
-                for row in (ROOT / "memory" / path.lstrip("/") / "memory.oom_control").read_text().splitlines():
-                    if row.startswith("oom_kill "):
-                        return int(row.split()[1])
-    except (OSError, ValueError):
+                f = ROOT / "memory" / path.lstrip("/") / "memory.oom_control"
+                return f if f.exists() else None
+    except OSError:
         pass
     return None
+
+
+def read_oom_kills(f: Path) -> int:
+    try:
+        for row in f.read_text().splitlines():
+            if row.startswith("oom_kill "):
+                return int(row.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def remove_dead_cgroups() -> int:

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import os
 import selectors
-import shutil
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from discover.errors import SandboxError
 from discover.sandbox.bwrap import SERVER_CAPS, _python_paths
-from discover.sandbox.cgroups import oom_kills_of_pid
+from discover.sandbox.cgroups import oom_control_file, read_oom_kills
 from discover.sandbox.worker import SERVER_OVERHEAD_MB, Worker, WorkerDied, runner_files, sandbox_env
 
 OFFLINE_IMAGE = "discover-sandbox:offline"
@@ -139,7 +136,7 @@ class DockerWorker(Worker):
         self._oom_seen = 0
 
     def needs_restart(self, job) -> bool:
-        return not self.alive() or job.memory_mb > self.memory_mb or job.scratch_mb != self.scratch_mb
+        return not self.alive() or job.memory_mb != self.memory_mb or job.scratch_mb != self.scratch_mb
 
     def _spawn(self) -> None:
         assert self.tmp is not None
@@ -169,29 +166,33 @@ class DockerWorker(Worker):
                     "--scratch", "/scratch", "--in", "/ipc/req", "--out", "/ipc/resp"],
             detach=True, user="0:0", network_mode="none", read_only=True, cap_drop=["ALL"],
             cap_add=[c.removeprefix("CAP_") for c in SERVER_CAPS], security_opt=["no-new-privileges"],
-            pids_limit=256, mem_limit=limit, memswap_limit=limit, oom_score_adj=-1000, nano_cpus=1_000_000_000,
+            pids_limit=256, mem_limit=limit, memswap_limit=limit, nano_cpus=1_000_000_000,
             tmpfs={"/tmp": "size=64m,mode=1777", "/scratch": f"size={self.scratch_mb}m,mode=0755"},
             environment={**sandbox_env(self.gpus), "TMPDIR": "/tmp"}, working_dir="/scratch",
             volumes=volumes, labels={LABEL: str(os.getpid())}, device_requests=_device_requests(self.gpus))
         self.req_fd = os.open(ipc / "req", os.O_RDWR)
         self.resp_fd = os.open(ipc / "resp", os.O_RDWR)
+        self._oom_file = None
         self._oom_seen = self._container_oom_kills()
 
     def _protect_server(self) -> None:
-        pass  # oom_score_adj=-1000 is set on the container's init (the server) by Docker
+        pass  # Docker may not lower oom_score_adj here (it failed with "can't get final child's PID"); candidates raise theirs to 1000
 
     def _container_oom_kills(self) -> int:
-        try:
-            self.container.reload()
-            pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
-        except Exception:  # noqa: BLE001
-            return 0
-        return (oom_kills_of_pid(pid) or 0) if pid else 0
+        if getattr(self, "_oom_file", None) is None:
+            try:
+                self.container.reload()
+                pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
+                self._oom_file = oom_control_file(pid) if pid else None
+            except Exception:  # noqa: BLE001
+                return 0
+        return read_oom_kills(self._oom_file) if self._oom_file else 0
+
+    def mark_memory(self) -> None:
+        self._oom_seen = self._container_oom_kills()
 
     def _memory_killed(self, head: dict) -> bool:
-        now = self._container_oom_kills()
-        killed, self._oom_seen = now > self._oom_seen, now
-        return killed
+        return self._container_oom_kills() > self._oom_seen
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)

@@ -243,18 +243,18 @@ class Worker:
 
     # -- one evaluation ---------------------------------------------------------------------------------------
     def needs_restart(self, job: CandidateRun) -> bool:
-        return not self.alive()
+        return not self.alive() or job.scratch_mb != self.scratch_mb  # the scratch tmpfs is sized at start
 
     def run(self, job: CandidateRun, deadline: float | None = None) -> RawRun:
         t0 = time.monotonic()
         output_limit = 256 << 20
         try:
             if self.needs_restart(job):
-                self.memory_mb, self.scratch_mb = max(self.memory_mb, job.memory_mb), job.scratch_mb
+                self.memory_mb, self.scratch_mb = job.memory_mb, job.scratch_mb
                 self.start()
             if self.cgroup is not None and self.cgroup.caps_memory:
                 self.cgroup.set_memory_limit(self.base_memory + ((job.memory_mb + 16) << 20))
-                self.cgroup.take_oom_kills()
+            self.mark_memory()
             self._counter += 1
             rid = self._counter
             self._send({"id": rid, "code": job.code, "files": job.files, "instance_set": job.instance_set,
@@ -280,6 +280,11 @@ class Worker:
         except (WorkerDied, OSError, ValueError) as e:
             self.stop()
             return RawRun("crash", error=f"sandbox worker failed: {e}", duration_s=time.monotonic() - t0)
+
+    def mark_memory(self) -> None:
+        """Start counting memory kills for this evaluation."""
+        if self.cgroup is not None:
+            self.cgroup.take_oom_kills()
 
     def _memory_killed(self, head: dict) -> bool:
         return bool(self.cgroup is not None and self.cgroup.take_oom_kills() > 0)
