@@ -298,8 +298,8 @@ class Store:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise StoreError(f"{self.path}: {what} is not valid JSON ({exc}); the store is damaged — "
-                             f"{integrity.recover_hint(self.path)}", path=str(self.path)) from exc
+            raise StoreError(f"{self.path}: {what} is not valid JSON ({exc}); that row was damaged or written by "
+                             "another program", path=str(self.path)) from exc
 
     # -- runs ----------------------------------------------------------------
     def create_run(self, *, problem: str, problem_dir: str, kind: str, strategy: str, model: str,
