@@ -73,21 +73,23 @@ test = ["test"]
 value_density = {{ train = {train_seed}, test = {test_seed} }}
 '''
 
-_EVALUATE_PY = '''"""Evaluator for the `{name}` problem. Runs inside the sandbox: use only the standard library and numpy
-(plus whatever the host environment has, if you say so in your README).
+_EVALUATE_PY = '''\"\"\"Evaluator for the `{name}` problem, in two halves that run in different processes
+(docs/problem-contract.md in discover's repository):
 
-discover calls `evaluate(candidate, instance_set, data_dir)` once per instance set:
-  * candidate: the imported candidate module (it defines the entry function named in problem.toml);
-  * instance_set: one of the names listed under [splits] in problem.toml;
-  * data_dir: path of this problem's data/ folder (read-only in the sandbox).
-It returns {{"instances": {{instance_id: {{"score": float, ...any other metrics}}}}, "score": float}}; "score" at the
-top level is optional (default: the mean of the instance scores). Per-instance scores feed discover's
-directional feedback ("improved on 3 instances, regressed on 1").
+  trusted side (the judge: reads data/, never runs candidate code)
+    public(instance_set, data_dir) -> {{instance_id: what the candidate may see}}
+    score(instance_set, data_dir, outputs) -> {{"instances": {{instance_id: {{"score": float, ...}}}}, "score": float}}
+  candidate side (inside the sandbox, with the candidate; sees only what public() returned)
+    run(candidate, data) -> the instance's output as plain data (numbers, lists, dicts, str, numpy arrays)
 
-Raise InvalidSolution (this class name matters) when the candidate's output breaks the rules; the message is
-shown to the LLM, so say what was wrong. Any other exception counts as an error in the candidate.
-Keep it deterministic: the same candidate must get the same numbers every time.
-"""
+Why two halves: candidate code is adversarial. If it ran in the process that scores it, it could patch the
+scorer, walk its frames or read the answers. Here the candidate only ever gets public data, and score() re-checks
+and measures whatever came back with data the candidate never saw.
+
+Raise InvalidSolution (this class name matters) when an output breaks the rules; the message is shown to the
+LLM, so say what was wrong. Keep it deterministic: the same candidate must get the same numbers every time.
+Uses only the standard library and numpy.
+\"\"\"
 
 import json
 import os
@@ -100,15 +102,14 @@ class InvalidSolution(Exception):
 
 
 def load_instances(instance_set, data_dir):
-    path = os.path.join(data_dir, instance_set + ".json")
-    with open(path) as f:
+    with open(os.path.join(data_dir, instance_set + ".json")) as f:
         return json.load(f)
 
 
 def optimal_value(values, weights, capacity):
-    """Exact optimum by dynamic programming over capacities (fine for small integer instances).
+    \"\"\"Exact optimum by dynamic programming over capacities (fine for small integer instances).
     best[c] = the most value that fits in capacity c using the items seen so far; the right-hand side is
-    computed from the previous row before assignment, so each item is used at most once."""
+    computed from the previous row before assignment, so each item is used at most once.\"\"\"
     best = np.zeros(capacity + 1, dtype=np.int64)
     for v, w in zip(values, weights):
         if 1 <= w <= capacity:
@@ -116,32 +117,53 @@ def optimal_value(values, weights, capacity):
     return int(best[capacity])
 
 
-def greedy_value(priority, values, weights, capacity):
-    scores = np.asarray(priority(values.copy(), weights.copy(), capacity), dtype=float)
+# ---- trusted side ----
+
+def public(instance_set, data_dir):
+    \"\"\"The items and the capacity are public; the optimum is not (score() computes it here).\"\"\"
+    return load_instances(instance_set, data_dir)
+
+
+def score(instance_set, data_dir, outputs):
+    instances = load_instances(instance_set, data_dir)
+    results = {{}}
+    for inst_id, chosen in outputs.items():
+        inst = instances[inst_id]
+        values = np.array(inst["values"], dtype=np.int64)
+        weights = np.array(inst["weights"], dtype=np.int64)
+        capacity = int(inst["capacity"])
+        picked = np.asarray(chosen)
+        if picked.ndim != 1 or not np.issubdtype(picked.dtype, np.integer) or len(set(picked.tolist())) != picked.size \\
+                or (picked.size and (picked.min() < 0 or picked.max() >= values.size)):
+            raise InvalidSolution(f"instance {{inst_id}}: the output must be distinct item indices")
+        if weights[picked].sum() > capacity:
+            raise InvalidSolution(f"instance {{inst_id}}: the chosen items weigh more than the capacity")
+        got = int(values[picked].sum())
+        best = optimal_value(values, weights, capacity)
+        results[inst_id] = {{"score": 100.0 * (best - got) / best, "value": got, "optimum": best}}
+    return {{"instances": results, "score": float(np.mean([r["score"] for r in results.values()]))}}
+
+
+# ---- candidate side ----
+
+def run(candidate, data):
+    \"\"\"Greedy packing in the order of the candidate's priority scores; returns the indices of the items taken.\"\"\"
+    if not callable(getattr(candidate, "priority", None)):
+        raise InvalidSolution("the candidate defines no function `priority(values, weights, capacity)`")
+    values = np.array(data["values"], dtype=np.int64)
+    weights = np.array(data["weights"], dtype=np.int64)
+    capacity = int(data["capacity"])
+    scores = np.asarray(candidate.priority(values.copy(), weights.copy(), capacity), dtype=float)
     if scores.shape != values.shape:
         raise InvalidSolution(f"priority returned shape {{scores.shape}}; expected one score per item {{values.shape}}")
     if not np.all(np.isfinite(scores)):
         raise InvalidSolution("priority returned a non-finite score")
-    room, total = capacity, 0
+    room, taken = capacity, []
     for i in np.argsort(-scores, kind="stable"):  # highest score first; ties keep item order
         if weights[i] <= room:
             room -= int(weights[i])
-            total += int(values[i])
-    return total
-
-
-def evaluate(candidate, instance_set, data_dir):
-    if not callable(getattr(candidate, "priority", None)):
-        raise InvalidSolution("the candidate defines no function `priority(values, weights, capacity)`")
-    results = {{}}
-    for inst_id, inst in load_instances(instance_set, data_dir).items():
-        values = np.array(inst["values"], dtype=np.int64)
-        weights = np.array(inst["weights"], dtype=np.int64)
-        capacity = int(inst["capacity"])
-        got = greedy_value(candidate.priority, values, weights, capacity)
-        best = optimal_value(values, weights, capacity)
-        results[inst_id] = {{"score": 100.0 * (best - got) / best, "value": got, "optimum": best}}
-    return {{"instances": results, "score": float(np.mean([r["score"] for r in results.values()]))}}
+            taken.append(int(i))
+    return taken
 '''
 
 _SEED_PY = '''"""The starting heuristic: a complete, working version of the entry function. The search begins here."""
@@ -194,9 +216,10 @@ def new_problem(name: str, parent_dir: str | Path) -> Path:
     (root / "evaluate.py").write_text(_EVALUATE_PY.format(name=name))
     (root / "seed.py").write_text(_SEED_PY)
     # Measure the seed so the baselines in problem.toml are real numbers.
-    evaluator = _import_file(root / "evaluate.py", "evaluate")
-    seed_mod = _import_file(root / "seed.py", "seed")
-    scores = {s: round(evaluator.evaluate(seed_mod, s, str(data))["score"], 4) for s in ("train", "test")}
+    from discover.contract import evaluate_in_process as both_halves
+
+    seed_code = (root / "seed.py").read_text()
+    scores = {s: round(both_halves(root, seed_code, s)["score"], 4) for s in ("train", "test")}
     (root / "problem.toml").write_text(_PROBLEM_TOML.format(name=name, root=root, train_seed=scores["train"],
                                                             test_seed=scores["test"]))
     return root
@@ -235,11 +258,10 @@ def _import_file(path: Path, label: str) -> types.ModuleType:
 
 
 def evaluate_in_process(problem: Problem, code: str, instance_set: str) -> dict:
-    """Default EvaluateFn: import evaluate.py and the candidate code fresh, call evaluate() in this process."""
-    evaluator = _import_file(problem.root / "evaluate.py", "evaluate")
-    candidate = types.ModuleType(f"_discover_candidate_{next(_counter)}")
-    exec(compile(code, "<candidate>", "exec"), candidate.__dict__)
-    return evaluator.evaluate(candidate, instance_set, str(problem.root / "data"))
+    """Default EvaluateFn: both halves of the contract in this process, through the wire format."""
+    from discover.contract import evaluate_in_process as both_halves
+
+    return both_halves(problem.root, code, instance_set, problem.spec.sandbox.files)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -253,20 +275,20 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     for fr in reversed(frames):
         base = Path(fr.filename).name
-        if base in ("evaluate.py", "seed.py") or fr.filename == "<candidate>":
-            return f" ({base if fr.filename != '<candidate>' else 'seed'} line {fr.lineno})"
+        if base in ("evaluate.py", "seed.py") or fr.filename in ("<candidate>", "candidate.py"):
+            return f" ({'seed' if fr.filename in ('<candidate>', 'candidate.py') else base} line {fr.lineno})"
     return ""
 
 
 def _validate_result(result: Any) -> str | None:
     """None if `result` has the shape evaluate() must return, else what is wrong."""
     if not isinstance(result, dict):
-        return f"evaluate() returned {type(result).__name__}; it must return a dict with an 'instances' dict"
+        return f"score() returned {type(result).__name__}; it must return a dict with an 'instances' dict"
     inst = result.get("instances")
     if not isinstance(inst, dict):
-        return "evaluate() returned no 'instances' dict ({instance_id: {'score': float, ...}})"
+        return "score() returned no 'instances' dict ({instance_id: {'score': float, ...}})"
     if not inst:
-        return "evaluate() returned an empty 'instances' dict: the instance set has no instances?"
+        return "score() returned an empty 'instances' dict: does public() return no instances for this set?"
     for key, metrics in inst.items():
         score = metrics.get("score") if isinstance(metrics, dict) else None
         if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
@@ -311,14 +333,16 @@ def check_problem(path: str | Path, evaluate_fn: EvaluateFn | None = None) -> li
     except BaseException as exc:  # noqa: BLE001 - anything the user's file does at import time
         results.append(CheckResult("evaluator", False, f"evaluate.py does not import: {_one_line(exc)}{_where(exc)}"))
         return results
-    if not callable(getattr(evaluator, "evaluate", None)):
-        results.append(CheckResult("evaluator", False, "evaluate.py defines no function evaluate(candidate, instance_set, data_dir)"))
+    missing = [f"{f}()" for f in ("public", "score", "run") if not callable(getattr(evaluator, f, None))]
+    if missing:
+        results.append(CheckResult("evaluator", False, f"evaluate.py defines no {', '.join(missing)}: a problem has a "
+                                   "trusted side (public, score) and a candidate side (run); see docs/problem-contract.md"))
         return results
     if not isinstance(getattr(evaluator, "InvalidSolution", None), type):
         results.append(CheckResult("evaluator", False, "evaluate.py defines no `class InvalidSolution(Exception)`; "
                                    "define it and raise it for invalid candidate outputs"))
     else:
-        results.append(CheckResult("evaluator", True, "evaluate.py imports and defines evaluate() and InvalidSolution"))
+        results.append(CheckResult("evaluator", True, "evaluate.py imports and defines public(), score(), run() and InvalidSolution"))
 
     try:
         seed_mod = types.ModuleType("_discover_check_seed")

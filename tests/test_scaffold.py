@@ -66,7 +66,9 @@ def test_schema_breakage(fresh):
 
 def test_evaluator_import_error(fresh):
     (fresh / "evaluate.py").write_text("import numpy as np\nraise RuntimeError('boom at import')\n"
-                                       "def evaluate(candidate, instance_set, data_dir):\n    pass\n")
+                                       "def public(instance_set, data_dir):\n    pass\n"
+                                       "def score(instance_set, data_dir, outputs):\n    pass\n"
+                                       "def run(candidate, data):\n    pass\n")
     f = _failures(check_problem(fresh))
     assert f == {"evaluator": "evaluate.py does not import: RuntimeError: boom at import (evaluate.py line 2)"}
 
