@@ -126,7 +126,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self.create = create
         self.readonly = readonly
-        self.readonly_reason = "opened read-only" if readonly else ""
+        self.readonly_reason = "it was opened read-only (readonly=True)" if readonly else ""
         self._lock = threading.RLock()
         self._undecodable = 0
         if readonly or not create:
@@ -180,17 +180,21 @@ class Store:
     def _open(self) -> sqlite3.Connection:
         try:
             conn = self._connect()
-            if not self.readonly:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.Error as exc:
             raise self._error(exc, "opening") from exc
         try:
+            # Nothing is written before the file is known to be ours (create=False on an empty file writes nothing).
             self.schema_version = self._check_identity(conn, tables)
-            if self.schema_version < SCHEMA_VERSION and not self.readonly:
-                self.schema_version = self._migrate(conn)
+            if not self.readonly:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                except sqlite3.Error as exc:
+                    raise self._error(exc, "opening") from exc
+                if self.schema_version < SCHEMA_VERSION:
+                    self.schema_version = self._migrate(conn)
             integrity.check(conn, self.path)
         except BaseException:
             conn.close()
@@ -354,7 +358,7 @@ class Store:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no run {run_id!r} in {self.path}")
-            owner = _owner(dict(row))
+            owner = _owner(dict(row), recorded_pid=False)
             if owner and owner[:2] != (pid, host) and not takeover and is_alive(*owner) is not False:
                 raise RunLocked(_locked_message(run_id, owner, row["heartbeat_at"]), run_id=run_id,
                                 owner_pid=owner[0], owner_host=owner[1])
@@ -541,11 +545,12 @@ def _schema_statements() -> list[str]:
     return statements  # a trailing comment, never complete, is dropped
 
 
-def _owner(run: dict[str, Any]) -> tuple[int, str | None, float | None] | None:
-    """(pid, host, start time) of the process that owns the run; a v1 run's recorded pid while it is 'running'."""
+def _owner(run: dict[str, Any], *, recorded_pid: bool = True) -> tuple[int, str | None, float | None] | None:
+    """(pid, host, start time) of the process that owns the run (claim_run); with recorded_pid, for a run never
+    claimed, the process recorded as running it (what decides 'crashed')."""
     if run.get("owner_pid") is not None:
         return run["owner_pid"], run["owner_host"], run.get("owner_started")
-    if run.get("status") == "running" and run.get("pid") is not None:
+    if recorded_pid and run.get("status") == "running" and run.get("pid") is not None:
         return run["pid"], run.get("host"), None
     return None
 
