@@ -4,8 +4,14 @@
    fresh cache dir, model load, then tokens/s and latency on completion-style code prompts.
 2. Gateway throughput against an OpenAI-compatible server on 127.0.0.1 (stdlib http.server in a thread, fixed
    delay per request): calls/s at several concurrency limits, per-call overhead, cache-hit latency.
+3. `--batching`: the embedded model's proposals per minute with 1, 2 and 4 concurrent TSP prompts (recorded from a
+   prefilled TSP run, bench/data/tsp_prompts.json, ~1000 tokens), serialised (one sequence, the previous call's
+   prefix reused: what the gateway did before batching) vs decoded together (local_batch.py), rounds interleaved
+   so both see the same machine load; and the prompt tokens that per-slot prefix reuse saves on a replay of the
+   whole recorded run (token counts only, no model time).
 
     nice .venv/bin/python bench/llm_bench.py [--samples 6] [--max-tokens 128] [--append bench/RESULTS.md]
+    nice .venv/bin/python bench/llm_bench.py --batching [--rounds 3] [--completion-tokens 190] [--append ...]
 """
 
 from __future__ import annotations
@@ -140,6 +146,153 @@ def bench_server(calls: int, delay_s: float, limits: list[int]) -> list[dict]:
     return rows
 
 
+PROMPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tsp_prompts.json")
+LOCAL = "qwen2.5-coder-0.5b"
+
+
+def _prompt_tokens(llm, calls: list[dict]) -> list[list[int]]:
+    from discover.llm import local
+
+    return [list(llm.vocab.tokenize(local.build_prompt(llm, c["messages"])[0], add_special=True, parse_special=True))
+            for c in calls]
+
+
+def replay_prefix_reuse(token_lists: list[list[int]], slots: int = 4) -> dict:
+    """Prompt tokens processed over the recorded sequence of prompts: without reuse, reusing the previous call's
+    prefix (one sequence), and with one KV sequence per slot (local_batch.place) — one call at a time, and with
+    `slots` calls in flight (a slot stays busy until `slots - 1` later calls have started, so a prompt often has
+    to copy its prefix from a busy slot)."""
+    from discover.llm.local_batch import common_prefix_len, place
+
+    out = {"calls": len(token_lists), "prompt_tokens": sum(map(len, token_lists))}
+    prev: list[int] = []
+    processed = 0
+    for toks in token_lists:
+        processed += len(toks) - min(common_prefix_len(prev, toks), max(0, len(toks) - 2))
+        prev = toks
+    out["previous_call"] = processed
+    for label, in_flight, copy in (("per_slot_serial", 1, True), ("per_slot_in_flight_no_copy", slots, False),
+                                   ("per_slot_in_flight", slots, True)):
+        kvs: list[list[int]] = [[] for _ in range(slots)]
+        used = [0.0] * slots
+        owner: list[int] = [-slots] * slots  # the call each slot serves
+        processed = copied = 0
+        for i, toks in enumerate(token_lists):
+            free = [s for s in range(slots) if owner[s] <= i - in_flight]
+            plan = place(kvs, free, toks, used, allow_copy=copy)
+            processed += len(toks) - plan.keep
+            copied += plan.keep - plan.own if plan.copy_from is not None else 0
+            kvs[plan.slot], used[plan.slot], owner[plan.slot] = toks, float(i), i
+        out[label] = processed
+        out[label + "_copied"] = copied
+    return out
+
+
+def bench_batching(rounds: int, completion_tokens: int, levels: list[int]) -> dict:
+    """Serialised vs batched rounds of `c` concurrent proposals, interleaved (ABBA) so both see the same load."""
+    from discover.llm import local
+    from discover.llm.free_cores import FreeCores
+    from discover.llm.local_batch import BatchEngine, Request
+
+    calls = json.load(open(PROMPTS))
+    llm = local._load(LOCAL)
+    all_tokens = _prompt_tokens(llm, calls)
+    tsp_sized = [t for t in all_tokens if 850 <= len(t) <= 1150] or all_tokens
+    threads = FreeCores().initial_threads()
+    os.environ["DISCOVER_LOCAL_THREADS"] = str(threads)  # the same threads for both, chosen from the idle cores now
+    engines = {"serialised": BatchEngine(llm, slots=1, n_ctx=local.ENGINE_CTX, name="serialised"),
+               "batched": BatchEngine(llm, slots=max(levels), n_ctx=local.ENGINE_CTX, name="batched")}
+
+    def request(tokens: list[int], seed: int, max_tokens: int) -> Request:
+        return Request(tokens=tokens, max_tokens=max_tokens, make_sampler=lambda: local._sampler(0.8, seed))
+
+    def one_round(mode: str, prompts: list[list[int]], seeds: list[int]) -> dict:
+        engine = engines[mode]
+        before = dict(engine.stats)
+        t = time.monotonic()
+        if mode == "serialised":
+            gens = [engine.submit(request(p, s, completion_tokens)).result() for p, s in zip(prompts, seeds)]
+        else:
+            futs = [engine.submit(request(p, s, completion_tokens)) for p, s in zip(prompts, seeds)]
+            gens = [f.result() for f in futs]
+        wall = time.monotonic() - t
+        done = sum(g.completion_tokens for g in gens)
+        return {"wall_s": wall, "tokens_per_s": done / wall, "proposals_per_min": len(gens) * 60 / wall,
+                "completion_tokens": done,
+                "processed_prompt_tokens": (engine.stats["prompt_tokens"] - before["prompt_tokens"])
+                - (engine.stats["reused_tokens"] - before["reused_tokens"])}
+
+    rows = []
+    try:
+        for engine in engines.values():  # both start with the shared system/task prefix cached
+            engine.submit(request(tsp_sized[0], 0, 1)).result()
+        k = 1
+        for c in levels:
+            results: dict[str, list[dict]] = {"serialised": [], "batched": []}
+            for r in range(rounds):
+                prompts = [tsp_sized[(k + i) % len(tsp_sized)] for i in range(c)]
+                seeds = [1000 * c + 10 * r + i for i in range(c)]
+                order = ("serialised", "batched") if r % 2 == 0 else ("batched", "serialised")
+                for mode in order if c > 1 else ("serialised",):  # one call: the same single sequence either way
+                    results[mode].append(one_round(mode, prompts, seeds))
+                    print(f"  c={c} round {r + 1} {mode}: {results[mode][-1]['wall_s']:.1f} s", flush=True)
+                k += c
+            row = {"concurrency": c}
+            results["batched"] = results["batched"] or results["serialised"]
+            for mode, res in results.items():
+                for key in ("wall_s", "tokens_per_s", "proposals_per_min", "completion_tokens",
+                            "processed_prompt_tokens"):
+                    row[f"{mode}_{key}"] = statistics.median(x[key] for x in res)
+            rows.append(row)
+    finally:
+        for engine in engines.values():
+            engine.close()
+        os.environ.pop("DISCOVER_LOCAL_THREADS", None)
+    prompt_lens = [len(t) for t in tsp_sized]
+    return {"rows": rows, "threads": threads, "rounds": rounds, "completion_tokens": completion_tokens,
+            "prompt_tokens_median": statistics.median(prompt_lens), "replay": replay_prefix_reuse(all_tokens),
+            "load": os.getloadavg()}
+
+
+def batching_markdown(b: dict) -> str:
+    lines = [f"Embedded model, {b['rounds']} rounds per cell (medians), TSP prompts from bench/data/tsp_prompts.json "
+             f"(median {b['prompt_tokens_median']:.0f} prompt tokens), up to {b['completion_tokens']} completion "
+             f"tokens, temperature 0.8, n_threads={b['threads']} (both), load average at the end "
+             f"{b['load'][0]:.1f}:\n",
+             "| concurrent calls | serialised tokens/s | batched tokens/s | ratio | serialised proposals/min | "
+             "batched proposals/min | processed prompt tokens per round (serialised / batched) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in b["rows"]:
+        lines.append(f"| {r['concurrency']} | {r['serialised_tokens_per_s']:.1f} | {r['batched_tokens_per_s']:.1f} | "
+                     f"{r['batched_tokens_per_s'] / r['serialised_tokens_per_s']:.2f}x | "
+                     f"{r['serialised_proposals_per_min']:.2f} | {r['batched_proposals_per_min']:.2f} | "
+                     f"{r['serialised_processed_prompt_tokens']:.0f} / {r['batched_processed_prompt_tokens']:.0f} |")
+    rp = b["replay"]
+    lines += ["", f"Prefix reuse on a replay of the recorded run ({rp['calls']} calls, {rp['prompt_tokens']} prompt "
+                  "tokens; token counts, no model time):\n",
+              "| KV cache | prompt tokens processed | saved vs no reuse |", "|---|---|---|",
+              f"| no reuse | {rp['prompt_tokens']} | 0 % |"]
+    for label, key in (("previous call's prefix (one sequence, before)", "previous_call"),
+                       ("one sequence per slot, 4 slots, one call at a time", "per_slot_serial"),
+                       ("one sequence per slot, 4 calls in flight, no copies", "per_slot_in_flight_no_copy"),
+                       ("one sequence per slot, 4 calls in flight (copies from busy slots: "
+                        f"{rp['per_slot_in_flight_copied']} tokens)", "per_slot_in_flight")):
+        lines.append(f"| {label} | {rp[key]} | {100 * (1 - rp[key] / rp['prompt_tokens']):.0f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def record_prompts(db: str) -> None:
+    """bench/data/tsp_prompts.json from a run's store (see bench/data/record_responder.py)."""
+    import sqlite3
+
+    rows = sqlite3.connect(db).execute("select messages, params, sample_index from llm_calls where error is null "
+                                       "and cached = 0 order by rowid").fetchall()
+    calls = [{"messages": json.loads(m), "params": json.loads(p), "sample_index": i} for m, p, i in rows]
+    with open(PROMPTS, "w") as f:
+        json.dump(calls, f, indent=1)
+    print(f"{len(calls)} calls -> {PROMPTS}")
+
+
 def markdown(emb: dict | None, srv: list[dict], args) -> str:
     cpu = "?"
     try:
@@ -148,6 +301,8 @@ def markdown(emb: dict | None, srv: list[dict], args) -> str:
         pass
     lines = [f"\n### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {platform.node() or 'host'}, {cpu}, "
              f"{len(os.sched_getaffinity(0))} usable cores (shared), Python {platform.python_version()}\n"]
+    if getattr(args, "batching_result", None):
+        lines.append(batching_markdown(args.batching_result))
     if emb:
         lines += [
             "Embedded model `local/qwen2.5-coder-0.5b` (cyllama 0.2.x, Q4_K_M, "
@@ -182,10 +337,23 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--skip-embedded", action="store_true")
+    ap.add_argument("--batching", action="store_true", help="only the embedded model's batching table")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--completion-tokens", type=int, default=190)
+    ap.add_argument("--levels", default="1,2,4")
+    ap.add_argument("--record-from", help="write bench/data/tsp_prompts.json from this run store and exit")
     ap.add_argument("--append", help="append the results to this markdown file under '## LLM gateway'")
     args = ap.parse_args()
-    srv = bench_server(args.calls, args.delay, [int(c) for c in args.concurrency.split(",")])
-    emb = None if args.skip_embedded else bench_embedded(args.samples, args.max_tokens)
+    if args.record_from:
+        record_prompts(args.record_from)
+        return
+    if args.batching:
+        args.batching_result = bench_batching(args.rounds, args.completion_tokens,
+                                              [int(c) for c in args.levels.split(",")])
+        srv, emb = [], None
+    else:
+        srv = bench_server(args.calls, args.delay, [int(c) for c in args.concurrency.split(",")])
+        emb = None if args.skip_embedded else bench_embedded(args.samples, args.max_tokens)
     text = markdown(emb, srv, args)
     print(text)
     if args.append:

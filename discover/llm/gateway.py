@@ -88,7 +88,7 @@ class Gateway:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self._semaphores: dict[int, asyncio.Semaphore] = {}
-        self._local_locks: dict[int, asyncio.Lock] = {}
+        self._local_sems: dict[int, asyncio.Semaphore] = {}
 
     def _semaphore(self) -> asyncio.Semaphore:
         # One per event loop: a Gateway may serve several asyncio.run() calls (e.g. complete_sync).
@@ -191,8 +191,8 @@ class Gateway:
                 if model.startswith("local/"):
                     from discover.llm import local
 
-                    async with self._local_lock():
-                        label, n_prompt, n_out = await asyncio.to_thread(local.choose_label, model, messages, labels)
+                    async with self._local_slots():
+                        label, n_prompt, n_out = await local.achoose_label(model, messages, labels)
                 else:
                     from discover.llm import fake
 
@@ -225,12 +225,15 @@ class Gateway:
     def complete_sync(self, *args: Any, **kwargs: Any) -> LLMResponse:
         return asyncio.run(self.complete(*args, **kwargs))
 
-    def _local_lock(self) -> asyncio.Lock:
-        # The embedded model generates one call at a time; queue here, outside the per-call timeout.
+    def _local_slots(self) -> asyncio.Semaphore:
+        # The embedded model decodes up to local.parallel_slots() calls together (one batch); the rest queue here,
+        # outside the per-call timeout.
         loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._local_locks:
-            self._local_locks[loop_id] = asyncio.Lock()
-        return self._local_locks[loop_id]
+        if loop_id not in self._local_sems:
+            from discover.llm import local
+
+            self._local_sems[loop_id] = asyncio.Semaphore(local.parallel_slots(self.concurrency))
+        return self._local_sems[loop_id]
 
     async def _call_with_retries(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
                                  key: str = "", timeout_s: float | None = None):
@@ -239,13 +242,14 @@ class Gateway:
         extra: dict[str, Any] = self._key_for_keyless_server(model)
         if handles_prefill(model):
             # In-process models sample with a seed from the cache key: another sample_index, another sample;
-            # the same key, the same text, up to float rounding where the KV-cache prefix reuse split the prompt
-            # differently (local.py); the response cache is what makes a rerun exact.
+            # the same key, the same text, up to float rounding where prefix reuse or a batch shared with other
+            # calls computed the logits differently (docs/embedded-model.md); the response cache is what makes
+            # a rerun exact.
             extra["seed"] = int(key[:8] or "0", 16) & 0x7FFFFFFF
         attempt = 0
         while True:
             try:
-                async with (self._local_lock() if model.startswith("local/") else _no_lock()):
+                async with (self._local_slots() if model.startswith("local/") else _no_lock()):
                     start = time.monotonic()
                     resp = await asyncio.wait_for(
                         litellm.acompletion(model=model, messages=messages, api_base=self.api_base, timeout=timeout_s,

@@ -1,43 +1,44 @@
 """The embedded model: llama.cpp in-process through cyllama, as the litellm provider `local/`.
 
-One model is loaded per process (loading another name replaces it) and generation is serialised by a lock: a
-llama.cpp context is not thread-safe, and on a few CPU cores parallel generation would not be faster anyway.
-Threads = the cores this process may use (os.sched_getaffinity); cyllama's default is 4, which oversubscribes
-small machines. The model's own chat template (from the GGUF) is applied; a trailing assistant message is a
-prefix the model continues (prefill), and the returned text excludes it."""
+One model is loaded per process (loading another name replaces it). Concurrent calls are decoded together by a
+batching engine (local_batch.py): up to MAX_SLOTS sequences in one llama context, each with its own sampler,
+stop strings and KV prefix reuse; the gateway runs up to that many local calls at once. Threads follow the cores
+left free by other processes (free_cores.py). The model's own chat template (from the GGUF) is applied; a
+trailing assistant message is a prefix the model continues (prefill), and the returned text excludes it."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
-import os
 import threading
 import time
-from contextlib import contextmanager
 from typing import Any
 
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse
 
 from discover.errors import LLMError, ModelFileError
+from discover.llm.free_cores import usable_cores
+from discover.llm.local_batch import BatchEngine, Generation, Request, supported
 from discover.llm.modelfile import ensure_model_file, runtime_problem, spec_for
 
-_load_lock = threading.Lock()   # guards _loaded
-_gen_lock = threading.Lock()    # one generation at a time
+_load_lock = threading.Lock()   # guards _loaded and _engines
+_gen_lock = threading.Lock()    # a runtime without the batch API: one generation at a time
 _loaded: dict[str, Any] = {}     # {"name": str, "llm": cyllama.LLM}
-_current: dict[str, Any] = {"cancel": None}  # the cancel event of the generation running now
-# The last prompt's token ids: their keys/values sit in the KV cache at positions 0..n-1, for prefix reuse.
-_kv: dict[str, Any] = {"tokens": [], "reused": 0}
+_engines: dict[str, BatchEngine] = {}
+_batching: dict[str, Any] = {}   # {"problem": str | None}, checked once
+_last: dict[str, int] = {"reused": 0}
 
-N_CTX = 8192
+N_CTX = 8192     # the longest prompt + answer one call may have
+MAX_SLOTS = 4    # sequences decoded together; 4 gave 2.1-2.4x the tokens/s of 1 on 2 cores, more adds little
+ENGINE_CTX = 2 * N_CTX  # KV cells shared by all slots (unified cache; a shared prefix is stored once)
 
 
 def n_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """The most threads the model may use (the engine uses fewer while other processes hold cores)."""
+    return len(usable_cores())
 
 
 def _load(name: str):
@@ -50,26 +51,14 @@ def _load(name: str):
         path = ensure_model_file(name)
         from cyllama import LLM
 
-        threads = n_threads()
-
-        class _ThreadedLLM(LLM):
-            # cyllama 0.2.x creates contexts with llama.cpp's default of 4 threads; use the cores we have.
-            def _ensure_context(self, prompt_length, config):
-                ctx = super()._ensure_context(prompt_length, config)
-                try:
-                    if ctx.n_threads() != threads:
-                        ctx.set_n_threads(threads, threads)
-                except Exception:  # older/newer runtime without these calls: keep its default
-                    pass
-                return ctx
-
+        for old_name in list(_engines):  # fails what is still queued there with a one-line LLMError
+            _engines.pop(old_name).close()
         old = _loaded.pop("llm", None)
         if old is not None:
             with _gen_lock:
                 old.close()
-                _kv["tokens"] = []
         try:
-            llm = _ThreadedLLM(str(path), n_ctx=N_CTX, verbose=False)
+            llm = LLM(str(path), n_ctx=N_CTX, verbose=False)
         except (ValueError, OSError, RuntimeError) as exc:
             raise ModelFileError(f"cannot load local/{name} from {path}: {exc} (delete the file to rebuild it)",
                                  model=name) from exc
@@ -108,141 +97,113 @@ def _model_name(model: str) -> str:
     return model.split("/", 1)[1] if model.startswith("local/") else model
 
 
+def _sampler(temperature: float, seed: int):
+    """cyllama's default chain (min_p 0.05, top_k 40, top_p 0.95, temperature, seeded draw); greedy at 0."""
+    from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
+
+    params = LlamaSamplerChainParams()
+    params.no_perf = True
+    sampler = LlamaSampler(params)
+    if temperature <= 0.0:
+        sampler.add_greedy()
+    else:
+        sampler.add_min_p(0.05, 1)
+        sampler.add_top_k(40)
+        sampler.add_top_p(0.95, 1)
+        sampler.add_temp(temperature)
+        sampler.add_dist(seed)
+    return sampler
+
+
+def _engine(name: str, llm) -> BatchEngine | None:
+    """The batching engine over the loaded model, or None where this cyllama cannot batch."""
+    if batching_problem():
+        return None
+    with _load_lock:
+        engine = _engines.get(name)
+        if engine is None:
+            engine = _engines[name] = BatchEngine(llm, slots=MAX_SLOTS, n_ctx=ENGINE_CTX, name=f"local/{name}")
+        return engine
+
+
+def batching_problem() -> str | None:
+    if "problem" not in _batching:
+        _batching["problem"] = supported()
+    return _batching["problem"]
+
+
+def parallel_slots(wanted: int) -> int:
+    """How many local calls to run at once for a caller that wants `wanted`: they are decoded together."""
+    return 1 if batching_problem() else max(1, min(int(wanted), MAX_SLOTS))
+
+
+def _prepare(model: str, messages: list[dict[str, Any]], max_tokens: int) -> tuple[str, Any, str, list[int]]:
+    name = _model_name(model)
+    spec_for(name)  # UnknownModel before anything heavy
+    llm = _load(name)
+    prompt, _prefix = build_prompt(llm, messages)
+    tokens = list(llm.vocab.tokenize(prompt, add_special=True, parse_special=True))
+    if len(tokens) + int(max_tokens) > N_CTX:
+        raise LLMError(f"local/{name}: prompt of {len(tokens)} tokens + max_tokens {int(max_tokens)} exceeds the "
+                       f"context of {N_CTX} tokens")
+    return name, llm, prompt, tokens
+
+
+def start_generation(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, temperature: float = 0.8,
+                     seed: int | None = None, stop: list[str] | None = None,
+                     cancelled: threading.Event | None = None) -> concurrent.futures.Future:
+    """Queue a generation (loading the model first if needed). -> a future of a Generation; it fails with
+    LLMError when `cancelled` is set (see cancel())."""
+    name, llm, prompt, tokens = _prepare(model, messages, max_tokens)
+    seed = (seed if seed is not None else 0) & 0x7FFFFFFF
+    temperature = max(0.0, float(temperature))
+    stops = [s for s in (stop or []) if s]
+    engine = _engine(name, llm)
+    if engine is None:
+        return _generate_plainly(llm, prompt, len(tokens), max_tokens, temperature, seed, stops)
+    return engine.submit(Request(tokens=tokens, max_tokens=int(max_tokens), stops=stops,
+                                 make_sampler=lambda: _sampler(temperature, seed),
+                                 cancelled=cancelled or threading.Event()))
+
+
+def _generate_plainly(llm, prompt: str, n_prompt: int, max_tokens: int, temperature: float, seed: int,
+                      stops: list[str]) -> concurrent.futures.Future:
+    """One call at a time through cyllama's own loop (a runtime without the batching API)."""
+    from cyllama import GenerationConfig
+
+    fut: concurrent.futures.Future = concurrent.futures.Future()
+    cfg = GenerationConfig(max_tokens=int(max_tokens), temperature=temperature, seed=seed, n_ctx=N_CTX,
+                           stop_sequences=stops)
+    with _gen_lock:
+        resp = llm(prompt, config=cfg)
+    n_out = int(getattr(getattr(resp, "stats", None), "generated_tokens", 0) or 0)
+    fut.set_result(Generation(str(resp), n_prompt, n_out, 0, "eog"))
+    return fut
+
+
+def _finished(gen: Generation) -> Generation:
+    _last["reused"] = gen.reused_tokens
+    return gen
+
+
 def generate(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, temperature: float = 0.8,
              seed: int | None = None, stop: list[str] | None = None,
              cancelled: threading.Event | None = None) -> tuple[str, int, int]:
     """Run the embedded model. -> (text without the prefill prefix, prompt_tokens, completion_tokens)."""
-    name = _model_name(model)
-    spec_for(name)  # UnknownModel before anything heavy
-    llm = _load(name)
-    from cyllama import GenerationConfig
-
-    with _gen_lock:
-        prompt, _prefix = build_prompt(llm, messages)
-        cfg = GenerationConfig(max_tokens=int(max_tokens), temperature=max(0.0, float(temperature)),
-                               seed=seed if seed is not None else 0, n_ctx=N_CTX, stop_sequences=list(stop or []))
-        tokens = _tokenize(llm, prompt, cfg)
-        n_prompt = len(tokens)
-        if n_prompt + cfg.max_tokens > N_CTX:
-            raise LLMError(f"local/{name}: prompt of {n_prompt} tokens + max_tokens {cfg.max_tokens} exceeds the "
-                           f"context of {N_CTX} tokens")
-        with _running(name, cancelled):
-            try:
-                text, n_out = _generate_reusing_prefix(llm, tokens, cfg)
-            except _NoLowLevelAPI:
-                resp = llm(prompt, config=cfg)
-                text, n_out = str(resp), int(getattr(getattr(resp, "stats", None), "generated_tokens", 0) or 0)
-    return text, n_prompt, n_out
+    gen = _finished(start_generation(model, messages, max_tokens, temperature, seed, stop, cancelled).result())
+    return gen.text, gen.prompt_tokens, gen.completion_tokens
 
 
-def _tokenize(llm, prompt: str, cfg) -> list[int]:
-    return list(llm.vocab.tokenize(prompt, add_special=cfg.add_bos, parse_special=cfg.parse_special))
-
-
-@contextmanager
-def _running(name: str, cancelled: threading.Event | None):
-    """Inside _gen_lock: refuse a call that timed out while it waited for the model, and let cancel() reach the
-    generation that owns `cancelled`."""
-    if cancelled is not None and cancelled.is_set():
-        raise LLMError(f"local/{name}: cancelled before it started")
-    _current["cancel"] = cancelled
+async def agenerate(model: str, messages: list[dict[str, Any]], max_tokens: int = 512, temperature: float = 0.8,
+                    seed: int | None = None, stop: list[str] | None = None) -> Generation:
+    """generate() for asyncio: cancelling the task stops the sequence and frees its slot."""
+    cancelled = threading.Event()
     try:
-        yield
-    finally:
-        _current["cancel"] = None
-
-
-class _NoLowLevelAPI(Exception):
-    """This cyllama lacks a call the prefix-reusing loop needs; use its plain generation instead."""
-
-
-def common_prefix_len(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
-
-
-def _low_level():
-    try:
-        from cyllama.llama.llama_cpp import llama_batch_get_one
-    except ImportError as exc:
-        raise _NoLowLevelAPI() from exc
-    return llama_batch_get_one
-
-
-def _process_prompt(llm, tokens: list[int], cfg, batch_one) -> Any:
-    """Put `tokens` in the KV cache, reusing the longest prefix already there (what llama.cpp's server does with
-    cache_prompt): prompt processing dominates on a CPU (~100 tokens/s on 2 cores here), and consecutive proposal
-    prompts share the system message, the task text and, on a re-ask, nearly everything. -> the context, with the
-    last prompt token's logits ready. InterruptedError if cancel() aborted it."""
-    if not all(hasattr(llm, a) for a in ("_ensure_context", "_ensure_sampler", "_cancel_event", "vocab")):
-        raise _NoLowLevelAPI()
-    ctx = llm._ctx
-    if ctx is None or getattr(llm, "_closed", False) or getattr(llm, "_ctx_size", 0) < cfg.n_ctx:
-        ctx = llm._ensure_context(len(tokens), cfg)  # a new context (or a cleared one)
-        ctx.kv_cache_clear()
-        _kv["tokens"] = []
-    # Keep the shared prefix but decode at least the last two prompt tokens in one batch: llama.cpp computes a
-    # single-token batch with other kernels (other float rounding). Generated tokens (decoded one at a time) are
-    # never reused for that reason.
-    keep = max(0, min(common_prefix_len(_kv["tokens"], tokens), len(tokens) - 2))
-    if not ctx.memory_seq_rm(0, keep, -1):  # drop the rest of the old prompt and the old answer
-        ctx.kv_cache_clear()
-        keep = 0
-    _kv["tokens"], _kv["reused"] = tokens[:keep], keep
-    llm._cancel_event.clear()
-    ctx.cancel = False
-    for i in range(keep, len(tokens), cfg.n_batch):
-        if llm._cancel_event.is_set():
-            raise InterruptedError("cancelled")
-        chunk = tokens[i:i + cfg.n_batch]
-        ctx.decode(batch_one(chunk, i))
-        _kv["tokens"].extend(chunk)
-    return ctx
-
-
-def _forget_kv(llm) -> None:
-    ctx = getattr(llm, "_ctx", None)
-    if ctx is not None:
-        ctx.kv_cache_clear()
-    _kv["tokens"] = []
-
-
-def _generate_reusing_prefix(llm, tokens: list[int], cfg) -> tuple[str, int]:
-    """Generate like cyllama's LLM.__call__, but with the prompt prefix reused from the KV cache.
-    -> (text, generated token count)."""
-    batch_one = _low_level()
-    try:
-        ctx = _process_prompt(llm, tokens, cfg, batch_one)
-        sampler = llm._ensure_sampler(cfg)
-        pieces: list[str] = []
-        n_out = 0
-        stops = [s for s in (cfg.stop_sequences or []) if s]
-        for _ in range(cfg.max_tokens):
-            if llm._cancel_event.is_set():
-                break
-            token = sampler.sample(ctx, -1)
-            if llm.vocab.is_eog(token):
-                break
-            try:
-                pieces.append(llm.vocab.token_to_piece(token, special=True))
-            except UnicodeDecodeError:
-                pass
-            n_out += 1
-            if stops:
-                text = "".join(pieces)
-                cut = min((p for p in (text.find(s) for s in stops) if p >= 0), default=-1)
-                if cut >= 0:
-                    return text[:cut], n_out
-            ctx.decode(batch_one([token], len(tokens) + n_out - 1))
-        return "".join(pieces), n_out
-    except InterruptedError:  # cancel() aborted a decode mid-batch: whatever it wrote is unknown, start clean
-        _forget_kv(llm)
-        return "", 0
-    except BaseException:
-        _forget_kv(llm)
+        fut = await asyncio.to_thread(start_generation, model, messages, max_tokens, temperature, seed, stop,
+                                      cancelled)
+        return _finished(await asyncio.wrap_future(fut))
+    except asyncio.CancelledError:
+        cancel(cancelled)
         raise
 
 
@@ -250,116 +211,118 @@ def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
-def choose_label(model: str, messages: list[dict[str, Any]], labels: list[str],
-                 cancelled: threading.Event | None = None) -> tuple[str, int, int]:
-    """Classify by answering with exactly one of `labels`: greedy decoding under a grammar that allows only the
-    labels, so at every token the model's most probable continuation of some label wins. Where the labels differ
-    in their first token this is the label with the highest log-probability. (cyllama 0.2.18's logits accessors
-    are broken, so full-sequence label log-probabilities cannot be summed here.)
-    -> (label, prompt tokens, generated tokens)."""
-    name = _model_name(model)
-    spec_for(name)
+def start_choice(model: str, messages: list[dict[str, Any]], labels: list[str],
+                 cancelled: threading.Event | None = None) -> concurrent.futures.Future:
+    """Queue a classification: greedy decoding under a grammar that allows only `labels`, so at every token the
+    model's most probable continuation of some label wins. Where the labels differ in their first token this is
+    the label with the highest log-probability. (cyllama 0.2.18's logits accessors are broken, so
+    full-sequence label log-probabilities cannot be summed here.) -> a future of a Generation whose text is
+    the label."""
     if not labels:
         raise LLMError("choose_label needs at least one label")
-    llm = _load(name)
-    from cyllama import GenerationConfig
-
-    batch_one = _low_level()
+    name, llm, _prompt, tokens = _prepare(model, messages, 0)
+    engine = _engine(name, llm)
+    if engine is None:
+        raise LLMError(f"local/{name}: choosing a label needs cyllama's batch API ({batching_problem()})")
     longest = max(len(llm.vocab.tokenize(label, add_special=False, parse_special=False)) for label in labels)
-    with _gen_lock:
-        prompt, _prefix = build_prompt(llm, messages)
-        cfg = GenerationConfig(max_tokens=longest + 1, temperature=0.0, n_ctx=N_CTX)
-        tokens = _tokenize(llm, prompt, cfg)
-        with _running(name, cancelled):
-            return _choose_under_grammar(llm, name, tokens, labels, cfg, batch_one)
+    grammar = "root ::= " + " | ".join(_gbnf_literal(x) for x in labels)
 
+    def make_sampler():
+        from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
 
-def _choose_under_grammar(llm, name: str, tokens: list[int], labels: list[str], cfg,
-                          batch_one) -> tuple[str, int, int]:
-    from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
-
-    try:
-        ctx = _process_prompt(llm, tokens, cfg, batch_one)
         sampler = LlamaSampler(LlamaSamplerChainParams())
-        sampler.add_grammar(llm.vocab, "root ::= " + " | ".join(_gbnf_literal(x) for x in labels), "root")
+        sampler.add_grammar(llm.vocab, grammar, "root")
         sampler.add_greedy()
-        text, n_out = "", 0
-        while n_out < cfg.max_tokens and text not in labels:
-            token = sampler.sample(ctx, -1)
-            if llm.vocab.is_eog(token):
-                break
-            text += llm.vocab.token_to_piece(token, special=True)
-            ctx.decode(batch_one([token], len(tokens) + n_out))
-            n_out += 1
-        # A label that is a prefix of another ends where the grammar allows the end: take the longest match.
-        chosen = max((x for x in labels if text.startswith(x)), key=len, default=None)
-        if chosen is None:
-            raise LLMError(f"local/{name}: constrained answer {text!r} matches no label")
-        return chosen, len(tokens), n_out
-    except InterruptedError:
-        _forget_kv(llm)
-        raise LLMError(f"local/{name}: cancelled") from None
-    except BaseException:
-        _forget_kv(llm)
+        return sampler
+
+    return engine.submit(Request(tokens=tokens, max_tokens=longest + 1, make_sampler=make_sampler,
+                                 done_when=lambda text: text in labels, cancelled=cancelled or threading.Event()))
+
+
+def _label(model: str, labels: list[str], gen: Generation) -> tuple[str, int, int]:
+    # A label that is a prefix of another ends where the grammar allows the end: take the longest match.
+    chosen = max((x for x in labels if gen.text.startswith(x)), key=len, default=None)
+    if chosen is None:
+        raise LLMError(f"{model}: constrained answer {gen.text!r} matches no label")
+    return chosen, gen.prompt_tokens, gen.completion_tokens
+
+
+def choose_label(model: str, messages: list[dict[str, Any]], labels: list[str],
+                 cancelled: threading.Event | None = None) -> tuple[str, int, int]:
+    """-> (label, prompt tokens, generated tokens); see start_choice()."""
+    labels = [str(x) for x in labels]
+    return _label(model, labels, _finished(start_choice(model, messages, labels, cancelled).result()))
+
+
+async def achoose_label(model: str, messages: list[dict[str, Any]], labels: list[str]) -> tuple[str, int, int]:
+    labels = [str(x) for x in labels]
+    cancelled = threading.Event()
+    try:
+        fut = await asyncio.to_thread(start_choice, model, messages, labels, cancelled)
+        return _label(model, labels, _finished(await asyncio.wrap_future(fut)))
+    except asyncio.CancelledError:
+        cancel(cancelled)
         raise
 
 
 def reused_prompt_tokens() -> int:
-    """How many prompt tokens the last generation took from the KV cache instead of processing them."""
-    return int(_kv["reused"])
+    """How many prompt tokens the last finished generation took from the KV cache instead of processing them."""
+    return int(_last["reused"])
+
+
+def engine_stats() -> dict[str, int]:
+    """Token counts of the loaded model's batching engine since it started (prompt, reused, copied, completion)."""
+    engine = _engines.get(_loaded.get("name", ""))
+    return dict(engine.stats) if engine is not None else {}
 
 
 def reset_prefix_cache() -> None:
-    """Forget the cached prompt: the next generation processes its whole prompt."""
-    with _gen_lock:
-        _forget_kv(_loaded.get("llm"))
-        _kv["reused"] = 0
+    """Forget every cached prompt (after the running generations end): the next generations process their whole
+    prompt."""
+    for engine in list(_engines.values()):
+        engine.reset()
+    _last["reused"] = 0
 
 
 def cancel(cancelled: threading.Event) -> None:
     """Stop the generation that owns `cancelled` (set it first); another caller's generation is left alone."""
     cancelled.set()
-    llm = _loaded.get("llm")
-    if llm is not None and _current.get("cancel") is cancelled:
-        try:
-            llm.cancel()
-        except Exception:
-            pass
+    for engine in list(_engines.values()):
+        engine.wake_for_cancel()
 
 
 class LocalLLM(CustomLLM):
     """litellm provider for `local/<model>`."""
 
-    def _run(self, model: str, messages: list, optional_params: dict | None,
-             cancelled: threading.Event | None = None) -> ModelResponse:
+    @staticmethod
+    def _args(model: str, messages: list, optional_params: dict | None) -> dict[str, Any]:
         optional_params = optional_params or {}
         stop = optional_params.get("stop")
-        if isinstance(stop, str):
-            stop = [stop]
-        start = time.monotonic()
-        text, n_prompt, n_out = generate(model, messages, max_tokens=optional_params.get("max_tokens") or 512,
-                                         temperature=optional_params.get("temperature", 0.8),
-                                         seed=_seed(model, messages, optional_params), stop=stop,
-                                         cancelled=cancelled)
-        resp = ModelResponse(model=model, choices=[{"message": {"role": "assistant", "content": text},
+        return {"max_tokens": optional_params.get("max_tokens") or 512,
+                "temperature": optional_params.get("temperature", 0.8),
+                "seed": _seed(model, messages, optional_params), "stop": [stop] if isinstance(stop, str) else stop}
+
+    @staticmethod
+    def _response(model: str, gen: Generation, start: float) -> ModelResponse:
+        resp = ModelResponse(model=model, choices=[{"message": {"role": "assistant", "content": gen.text},
                                                      "finish_reason": "stop"}],
-                             usage={"prompt_tokens": n_prompt, "completion_tokens": n_out,
-                                    "total_tokens": n_prompt + n_out})
+                             usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+                                    "total_tokens": gen.prompt_tokens + gen.completion_tokens})
         resp._hidden_params["generation_s"] = time.monotonic() - start
         return resp
 
     def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                    **kwargs: Any) -> ModelResponse:
-        return self._run(model, messages, optional_params)
+        start = time.monotonic()
+        fut = start_generation(model, messages, **self._args(model, messages, optional_params))
+        return self._response(model, _finished(fut.result()), start)
 
     async def acompletion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                           **kwargs: Any) -> ModelResponse:
-        cancelled = threading.Event()
-        try:
-            return await asyncio.to_thread(self._run, model, messages, optional_params, cancelled)
-        except asyncio.CancelledError:
-            cancel(cancelled)  # a timed-out call stops generating (or never starts) instead of holding the model
-            raise
+        # A timed-out or cancelled call stops generating (or never starts) and frees its slot (agenerate).
+        start = time.monotonic()
+        gen = await agenerate(model, messages, **self._args(model, messages, optional_params))
+        return self._response(model, gen, start)
 
 
 def register_local_provider() -> None:
