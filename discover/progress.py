@@ -79,6 +79,10 @@ class ProgressState:
             if e.kind == "run_started":
                 self.header = dict(d)
                 self.started_at = e.ts
+                for k in ("max_llm_calls", "max_cost_usd", "timeout_s", "max_proposals"):  # limits before any spend
+                    if d.get(k) is not None:
+                        self.budget.setdefault(k, d[k])
+                self.budget.setdefault("llm_calls", 0)
             elif e.kind == "phase":
                 slot = d.get("slot")
                 phase = d.get("phase")
@@ -163,10 +167,10 @@ def budget_line(state: ProgressState, now: float) -> str:
         parts.append(f"LLM calls {b['llm_calls']}" + (f"/{b['max_llm_calls']}" if b.get("max_llm_calls") else ""))
     if b.get("cost_usd") or b.get("max_cost_usd"):
         parts.append(f"${float(b.get('cost_usd') or 0):.4f}" + (f"/{float(b['max_cost_usd']):.2f}" if b.get("max_cost_usd") else ""))
-    if b.get("proposals") is not None and b.get("max_proposals"):
-        parts.append(f"proposals {b['proposals']}/{b['max_proposals']}")
+    if b.get("max_proposals"):
+        parts.append(f"proposals {b.get('proposals') or 0}/{b['max_proposals']}")
     parts.append(f"elapsed {duration(elapsed)}" + (f"/{duration(float(b['timeout_s']))}" if b.get("timeout_s") else ""))
-    eta = eta_s(b, elapsed)
+    eta = eta_s(b, elapsed) if state.finished is None else None
     if eta is not None:
         parts.append(f"ETA {duration(eta[0])} ({eta[1]})")
     if state.counts:
@@ -272,7 +276,7 @@ class PlainProgress:
     """Flushed log lines (logging): each event that matters, plus a heartbeat every `heartbeat_s` of silence that
     says what each slot is doing and the budget."""
 
-    def __init__(self, logger: logging.Logger, heartbeat_s: float = 30.0) -> None:
+    def __init__(self, logger: logging.Logger, heartbeat_s: float = 20.0) -> None:
         self.log = logger
         self.state = ProgressState()
         self.heartbeat_s = heartbeat_s
@@ -365,7 +369,7 @@ def _log_handler(stream: TextIO) -> logging.Handler:
 
 @contextmanager
 def watch(console: Console | None = None, mode: str = "auto", *, stream: TextIO | None = None,
-          heartbeat_s: float = 30.0) -> Iterator[Callable[[RunEvent], None]]:
+          heartbeat_s: float = 20.0) -> Iterator[Callable[[RunEvent], None]]:
     """A subscriber for the run's EventBus, live for the `with` block. `stream` (plain/json) defaults to the
     console's file, so the lines go where the command's output goes (a redirected stdout, nohup.out, a SLURM log)."""
     from discover.console import console as default_console

@@ -74,6 +74,8 @@ def test_served_page_renders_tree_and_code_and_updates_live(web, server, shots, 
             await b.wait_for(f"{node(new)} !== null", 10)  # no reload: the page polls
             assert await b.js("document.querySelector('#tree .best-mark').closest('.node').dataset.id") == new
             assert await b.js("performance.getEntriesByType('navigation').length") == 1
+            # the open candidate (its parent) now lists it as a child, also without a reload
+            await b.wait_for(f"[...document.querySelectorAll('#detail a.cid')].some(a => a.dataset.id === '{new}')", 10)
 
             await b.js(f"{node(web.cross)}.click()")
             await b.wait_for(f"document.querySelector('#detail h2 code')?.textContent === '{web.cross}'")

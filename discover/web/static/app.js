@@ -341,6 +341,19 @@
     }
     if (d.meta && Object.keys(d.meta).length) box.appendChild(section('Details (meta)', el('pre', { cls: 'text', text: JSON.stringify(d.meta, null, 2) }), false));
   }
+  function refreshDetail(id) {
+    // keep what the reader opened: the same sections stay open after the re-render
+    var open = {};
+    document.querySelectorAll('#detail details').forEach(function (d) { open[d.querySelector('summary').textContent] = d.open; });
+    return loadCandidate(id).then(function (d) {
+      if (state.selected !== id) return;
+      renderDetail(d);
+      document.querySelectorAll('#detail details').forEach(function (x) {
+        var key = x.querySelector('summary').textContent;
+        if (key in open) x.open = open[key];
+      });
+    });
+  }
   function select(id, userAction) {
     state.selected = id;
     writeHash();
@@ -416,7 +429,9 @@
     }
     return loadRun(state.runId).then(function (v) {
       document.getElementById('live').textContent = 'live · updated ' + new Date().toLocaleTimeString();
-      if (v.version !== state.version) show(v);
+      if (v.version === state.version) return;
+      show(v);
+      if (state.selected) return refreshDetail(state.selected);  // its status, scores or children may have changed
     });
   }
   function start() {
