@@ -131,23 +131,24 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], given: dict[str, Any], keep_none: bool = False) -> dict[str, Any]:
     out = dict(base)
     for k, v in given.items():
-        if v is None:
+        if v is None and not keep_none:
             continue  # None means "not given"
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = _merge(out[k], v, keep_none)
         else:
             out[k] = v
     return out
 
 
-def merge_config(*layers: dict[str, Any], source: str = "options") -> RunConfig:
-    """Later layers win, key by key ([prompt] merged key by key too); None values are 'not given'."""
+def merge_config(*layers: dict[str, Any], source: str = "options", keep_none: bool = False) -> RunConfig:
+    """Later layers win, key by key ([prompt] merged key by key too); None values are 'not given', unless
+    keep_none (a resumed run's overrides: None there lifts a budget)."""
     data: dict[str, Any] = {}
     for layer in layers:
-        data = _merge(data, layer)
+        data = _merge(data, layer, keep_none)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

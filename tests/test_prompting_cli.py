@@ -44,7 +44,7 @@ def test_prompt_command_end_to_end(tmp_path):
     assert "100.0 %" in res.output
     assert "inspect: discover show" in res.output
     run = Store(tmp_path / "runs").list_runs()[0]
-    assert run.kind == "prompt" and run.status == "finished" and run.config["optimizer_model"] == "fake/x"
+    assert run.kind == "prompt" and run.status == "finished" and run.config["model"] == "fake/x"
     roles = {r["role"] for r in calls(tmp_path / "runs", run.id, paid=True)}
     assert roles == {"task", "optimizer"} and responder.kinds["meta"] == 3 * 2
     assert f"{len(calls(tmp_path / 'runs', run.id, paid=True))} paid LLM calls" in res.output

@@ -10,7 +10,7 @@ import pytest
 
 from discover.llm import fake
 from discover.prompting import PromptConfig, run_prompt_job
-from discover.prompting.engine import parse_instruction
+from discover.targets.prompt import parse_instruction
 from discover.run import Interrupted
 from discover.store import Store
 from tests.test_prompting_helpers import ANALYSIS, MAGIC, OproResponder, calls, make_task_file, prompts

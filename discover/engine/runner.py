@@ -43,7 +43,7 @@ def resumed_config(store: Store, resume: str, overrides: dict[str, Any] | None) 
     run = store.get_run(resume)
     if run.status == "finished" and not overrides:
         raise StoreError(f"run {run.id} already finished; pass a larger budget (e.g. --generations) to continue it")
-    config = merge_config(run.config, overrides or {}, source=f"run {run.id}'s config")
+    config = merge_config(run.config, overrides or {}, source=f"run {run.id}'s config", keep_none=True)
     if run.kind != "prompt" or not (config.prompt.task or config.prompt.train_file):
         config = config.model_copy(update={"problem": run.problem_dir})  # the folder it ran on, wherever we are now
     return run.id, config
