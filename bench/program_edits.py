@@ -148,7 +148,7 @@ def corpus(limit: int, seed: int) -> None:
     elapsed = time.perf_counter() - t
     print(f"miscopy corpus: {cases} edits x {len(KINDS)} kinds from discover/*.py function bodies "
           f"({elapsed / max(1, cases * len(KINDS)) * 1000:.1f} ms per apply incl. naive)\n")
-    print(f"| SEARCH as written | apply_edits correct / refused / wrong | exact substring correct / refused / wrong |")
+    print("| SEARCH as written | apply_edits correct / refused / wrong | exact substring correct / refused / wrong |")
     print("|---|---|---|")
     for kind in KINDS:
         c = tally[kind]
@@ -176,7 +176,7 @@ TASK = ("Task: a constructive TSP heuristic picks the next city to visit. Change
         "cities). Keep its name and parameters.")
 
 
-def model_run(model: str, samples: int, max_tokens: int) -> None:
+def model_run(model: str, samples: int, max_tokens: int, dump: Path | None, formats: list[str]) -> None:
     from discover.llm import Gateway, MemoryCallLog
 
     program = Program({"tsp_heuristic.py": TSP_PROGRAM})
@@ -184,7 +184,7 @@ def model_run(model: str, samples: int, max_tokens: int) -> None:
     print(f"\nreal model {model}: {samples} answers per format, temperature 0.8, max_tokens {max_tokens}\n")
     print("| answer format | applied | refused: reasons (first words) | median latency s |")
     print("|---|---|---|---|")
-    for variant in ("diff", "rewrite", "rewrite prefilled"):
+    for variant in formats:
         kind = "diff" if variant == "diff" else "rewrite"
         user = f"{TASK}\n\n{render_program(program)}\n{answer_format(program, kind)}"
         messages = [{"role": "system", "content": "You improve Python programs."}, {"role": "user", "content": user}]
@@ -202,9 +202,14 @@ def model_run(model: str, samples: int, max_tokens: int) -> None:
             try:
                 apply_edits(program, text, fmt=kind)
                 applied += 1
+                verdict = "applied"
             except EditError as exc:
                 first = exc.failures[0] if exc.failures else str(exc)
                 reasons[" ".join(first.split(": ", 1)[-1].split()[:5])] += 1
+                verdict = str(exc)
+            if dump:
+                with dump.open("a") as out:
+                    out.write(f"===== {variant} sample {i}: {verdict}\n{text}\n")
         latencies.sort()
         why = "; ".join(f"{n}x {r}" for r, n in reasons.most_common(4)) or "-"
         print(f"| {variant} | {applied}/{samples} | {why} | {latencies[len(latencies) // 2]:.1f} |")
@@ -217,10 +222,13 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="also ask a real model, e.g. local/qwen2.5-coder-0.5b")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=400)
+    parser.add_argument("--formats", default="diff,rewrite,rewrite prefilled",
+                        help="comma-separated answer formats to ask the model for")
+    parser.add_argument("--dump", type=Path, default=None, help="append every model answer and its verdict here")
     args = parser.parse_args()
     corpus(args.limit, args.seed)
     if args.model:
-        model_run(args.model, args.samples, args.max_tokens)
+        model_run(args.model, args.samples, args.max_tokens, args.dump, args.formats.split(","))
 
 
 if __name__ == "__main__":

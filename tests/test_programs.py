@@ -435,3 +435,11 @@ def test_tolerant_match_takes_in_the_blank_lines_search_starts_with():
     result = apply_edits(program, diff("\ny = 2\n\nz = 3", "\ny = 5\nz = 3"))
     assert result.applied[0].match == "blank lines"
     assert result.program.files["a.py"] == "# EVOLVE-BLOCK-START\nx = 1\n\ny = 5\nz = 3\n# EVOLVE-BLOCK-END\n"
+
+
+def test_rewrite_headed_by_the_function_name_finds_its_block(multi):
+    result = apply_edits(multi, "Block: score\n```python\ndef score(a, b):\n    return 1\n```")
+    assert "def score(a, b):\n    return 1\n# EVOLVE-BLOCK-END" in result.program.files["main.py"]
+    assert any("read as block scoring, which defines score" in n for n in result.notes)
+    with pytest.raises(EditError, match="Solver is defined outside every EVOLVE block"):
+        apply_edits(multi, "Block: Solver\n```python\nclass Solver:\n    pass\n```")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from discover.extract import MalformedOutput
 from discover.programs.answers import (BlockRewrite, SearchReplace, looks_like_diff, parse_diff, parse_rewrite,
                                        strip_line_numbers)
-from discover.programs.blocks import Block, Program, ProgramError, find_blocks, marker
+from discover.programs.blocks import Block, Program, ProgramError, marker
 from discover.programs.matching import Match, closest, find_matches, reindent
 
 
@@ -82,7 +83,7 @@ def apply_edits(program: Program, answer: str, fmt: Literal["auto", "diff", "rew
             if isinstance(edit, SearchReplace):
                 planned.append(_plan_search_replace(original, edit, notes))
             else:
-                planned.append(_plan_rewrite(original, edit, rewritten))
+                planned.append(_plan_rewrite(original, edit, rewritten, notes))
         except _Refused as refused:
             failures.append(f"edit {edit.number} (answer line {edit.line}): {refused}")
     failures.extend(_overlaps(planned))
@@ -244,7 +245,28 @@ def _shift_text(shift: tuple[str, str]) -> str:
     return f"{'+' if added else '-'}{len(text)} {unit}"
 
 
-def _plan_rewrite(work: _Original, edit: BlockRewrite, rewritten: set[str]) -> _Planned:
+def _defines(text: str, name: str) -> bool:
+    return re.search(rf"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+{re.escape(name)}\b", text, re.MULTILINE) is not None
+
+
+def _block_for_label(work: _Original, label: str, notes: list[str], number: int) -> Block:
+    blocks = work.program.blocks()
+    matching = [b for b in blocks if b.label == label or str(b.index) == label]
+    if matching:
+        return matching[0]
+    # Small models head the code with the function's name rather than the block's: accept it when one block
+    # defines that function.
+    defining = [b for b in blocks if _defines(b.text, label)]
+    if len(defining) == 1:
+        notes.append(f"edit {number}: 'Block {label}' read as block {defining[0].label}, which defines {label}")
+        return defining[0]
+    listed = "; ".join(b.describe() for b in blocks)
+    if any(_defines(text, label) for text in work.program.files.values()):
+        raise _Refused(f"{label} is defined outside every EVOLVE block and cannot change; blocks: {listed}")
+    raise _Refused(f"no block {label!r}; blocks: {listed}")
+
+
+def _plan_rewrite(work: _Original, edit: BlockRewrite, rewritten: set[str], notes: list[str]) -> _Planned:
     blocks = work.program.blocks()
     if edit.label is None:
         if len(blocks) != 1:
@@ -253,10 +275,7 @@ def _plan_rewrite(work: _Original, edit: BlockRewrite, rewritten: set[str]) -> _
                            f"on the line above the code")
         block = blocks[0]
     else:
-        matching = [b for b in blocks if b.label == edit.label or str(b.index) == edit.label]
-        if not matching:
-            raise _Refused(f"no block {edit.label!r}; blocks: {'; '.join(b.describe() for b in blocks)}")
-        block = matching[0]
+        block = _block_for_label(work, edit.label, notes, edit.number)
     if edit.marker_name and block.name and edit.marker_name != block.name:
         raise _Refused(f"the code is headed block {edit.label!r} but its marker names {edit.marker_name!r}")
     if block.label in rewritten:
