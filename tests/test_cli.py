@@ -45,8 +45,10 @@ def test_process_sandbox_warns_once_in_one_line(tmp_path):
     out = run(EVOLVE[:3] + ["--model", "fake/cli", "--generations", "1", "--population", "2", "--sandbox", "process"],
               tmp_path)
     assert out.returncode == 0, out.stderr
-    lines = [line for line in out.stderr.splitlines() if "isolate" in line]
-    assert lines == ["warning: the 'process' sandbox does NOT isolate candidates (rlimits and a process group only)"]
+    from discover.sandbox.process import isolation_note
+
+    lines = [line for line in out.stderr.splitlines() if "sandbox is weak" in line]
+    assert lines == [f"warning: the 'process' sandbox is weak: {isolation_note()}"]
     assert "RuntimeWarning" not in out.stderr and "sandbox process" in out.stdout
     assert "\nStopped: all 1 generations done." in out.stdout  # on its own line after the progress table
 

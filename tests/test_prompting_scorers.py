@@ -17,7 +17,7 @@ from discover.sandbox import open_sandbox
 from discover.store import Store
 from tests.test_prompting_helpers import MAGIC, OproResponder, calls, make_task_file
 
-pytestmark = pytest.mark.filterwarnings("ignore:the 'process' sandbox does NOT isolate")
+pytestmark = pytest.mark.filterwarnings("ignore:the 'process' sandbox is weak")
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,7 @@ def test_unknown_backend():
 
 
 def test_process_warns():
-    with pytest.warns(RuntimeWarning, match="does NOT isolate"):
+    with pytest.warns(RuntimeWarning, match="sandbox is weak"):
         open_sandbox("process", workers=1).close()
 
 
