@@ -343,14 +343,11 @@ class _Lifter:
         if literal in self.param_of_default:
             fn, name = self.param_of_default[literal]
             scope, own_stores, role = fn, 1, "default"
-        elif (
-            isinstance(parent, (ast.Assign, ast.AnnAssign))
-            and parent.value is literal
-            and len(getattr(parent, "targets", [getattr(parent, "target", None)])) == 1
-            and isinstance(getattr(parent, "targets", [getattr(parent, "target", None)])[0], ast.Name)
-        ):
-            target = getattr(parent, "targets", [getattr(parent, "target", None)])[0]
-            name = target.id
+        elif isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is literal:
+            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+            if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+                return None, "assigned to more than one simple name"
+            name = targets[0].id
             scope = next(
                 (a for _, a in self._ancestors(parent) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))),
                 self.tree,

@@ -434,3 +434,10 @@ def test_free_signs_let_a_wrongly_signed_weight_cross_zero():
     assert free.best_values[1] < 0 and free.best_score < 0.05 < kept.best_score
     assert all(abs(e.values[0]) <= 4.0 and abs(e.values[1]) <= 1.6 for e in free.history)  # reach: |v| * 2**3
     assert "+ (-0." in free.best_code  # rendered in parentheses where the source had no minus
+
+
+def test_annotated_and_tuple_assignments_of_ints():
+    code = "import numpy as np\n\nP: int = 3\nA, B = 2, 5\n\n\ndef f(x):\n    return x ** P * A + B\n"
+    t = lift_constants(code)
+    assert [(p.text, p.role) for p in t.params] == [("3", "named constant")]
+    assert skipped(t)[(4, "2")].startswith("int not used as a number")
