@@ -176,3 +176,20 @@ def test_a_json_column_that_does_not_parse_is_one_line(tmp_path):
     with pytest.raises(StoreError, match=f"candidate {cid}'s parent_ids is not valid JSON") as info:
         store.candidates(run_id)
     assert "\n" not in str(info.value)
+
+
+def test_readers_skip_the_full_check_only_while_the_files_are_unchanged(tmp_path):
+    cids = _store_with_test_scores(tmp_path, n=50)
+    first = Store(tmp_path, readonly=True)
+    assert first.checked  # the writer's close changed the file since the writer's own check
+    first.close()
+    again = Store(tmp_path, readonly=True)
+    assert not again.checked and [e.score for e in again.evaluations(cids[3])] == [3.0]
+    again.close()
+    writer = Store(tmp_path, create=False)
+    assert writer.checked  # writers always check
+    writer.set_run_status(writer.list_runs()[0].id, "stopped")
+    assert Store(tmp_path, readonly=True).checked  # a commit since: checked again
+    _stale_index(tmp_path, cids)
+    with pytest.raises(StoreError, match="damaged: index evaluations_once"):
+        Store(tmp_path, readonly=True)

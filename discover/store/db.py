@@ -195,7 +195,8 @@ class Store:
                     raise self._error(exc, "opening") from exc
                 if self.schema_version < SCHEMA_VERSION:
                     self.schema_version = self._migrate(conn)
-            integrity.check(conn, self.path)
+            # Writers check in full at every open; a reader trusts a store unchanged since a full check passed.
+            self.checked = integrity.check_once(conn, self.path, trust_unchanged=self.readonly)
         except BaseException:
             conn.close()
             raise
@@ -247,6 +248,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @staticmethod
+    def recover(runs_dir: Path | str):
+        """Repair a damaged store in place (see discover.store.recover); returns what was done and lost."""
+        from discover.store.recover import recover
+
+        return recover(runs_dir)
 
     # -- low-level access: every sqlite3 error becomes one StoreError line ----
     def _decode(self, raw: bytes) -> str:
