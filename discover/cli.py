@@ -180,10 +180,10 @@ def problems(as_json: bool = typer.Option(False, "--json", help="Print JSON (sch
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.doctor/1).")) -> None:
     """Which LLM and sandbox backends are usable here, and why not."""
     from discover.llm import doctor as llm_doctor
-    from discover.sandbox import available_backends
+    from discover.sandbox import doctor_rows
 
     rows = [("llm", row.backend, bool(row.usable), row.detail or "") for row in llm_doctor()]
-    rows += [("sandbox", name, reason is None, reason or "") for name, reason in available_backends().items()]
+    rows += doctor_rows()
     if as_json:
         print(json.dumps({"schema": "discover.doctor/1", "checks": [
             {"component": c, "backend": b, "usable": u, "detail": d} for c, b, u, d in rows]}, indent=2))

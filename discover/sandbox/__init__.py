@@ -76,6 +76,23 @@ def isolation_note(backend: str) -> str:
     return f"{backend}: no network, no host files, candidates under their own uid; tree memory cap by {cap}"
 
 
+def doctor_rows() -> list[tuple[str, str, bool, str]]:
+    """(component, backend, usable, detail) rows for `discover doctor`: each backend with why not or what it
+    isolates, and which memory cap is in force."""
+    from discover.sandbox.cgroups import memory_cap_mode
+
+    rows = []
+    for name, reason in available_backends().items():
+        rows.append(("sandbox", name, reason is None, reason or isolation_note(name)))
+    if os.getuid() == 0 and memory_cap_mode() == "cgroup":
+        cap = "cgroup: a v1 memory + pids cgroup per worker; the cap holds for the candidate's whole process tree"
+    else:
+        cap = ("supervisor: the fork server sums the candidate tree's resident memory and memfd/shm files every "
+               "50 ms and kills it over the cap (plus RLIMIT_AS per process); no cgroup can be made here")
+    rows.append(("memory cap", memory_cap_mode() if os.getuid() == 0 else "supervisor", True, cap))
+    return rows
+
+
 def cleanup_leftovers() -> dict[str, int]:
     """What a discover killed with SIGKILL left behind: scratch/ipc dirs, cgroups, labelled containers."""
     from discover.sandbox.cgroups import remove_dead_cgroups

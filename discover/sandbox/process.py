@@ -16,8 +16,8 @@ import sys
 
 from discover.sandbox.worker import RUNNER, Worker, sandbox_env
 
-ISOLATION_NOTE_ROOT = ("process backend (root): candidates run as an unused uid without capabilities in private "
-                       "mount/network namespaces; files readable by everyone stay readable")
+ISOLATION_NOTE_ROOT = ("process backend (root): candidates run as an unused uid without capabilities, no network, "
+                       "problem folders and the run store hidden; other world-readable host files stay readable")
 ISOLATION_NOTE_USER = ("process backend: NO isolation — candidates run as your user, can read your files and use "
                        "the network; only rlimits, a memory supervisor and the audit hook apply")
 
