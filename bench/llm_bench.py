@@ -350,6 +350,7 @@ def main() -> None:
     if args.batching:
         args.batching_result = bench_batching(args.rounds, args.completion_tokens,
                                               [int(c) for c in args.levels.split(",")])
+        print(json.dumps(args.batching_result))  # the raw numbers, before anything can fail formatting them
         srv, emb = [], None
     else:
         srv = bench_server(args.calls, args.delay, [int(c) for c in args.concurrency.split(",")])
@@ -357,17 +358,21 @@ def main() -> None:
     text = markdown(emb, srv, args)
     print(text)
     if args.append:
-        existing = open(args.append).read() if os.path.exists(args.append) else ""
-        head = "\n## LLM gateway\n"
-        at = existing.find(head)
-        if at < 0:
-            with open(args.append, "a") as f:  # new section at the end
-                f.write(head + text)
-        else:  # add to the end of our section, leaving the others' sections as they are
-            end = existing.find("\n## ", at + len(head))
-            end = len(existing) if end < 0 else end
-            with open(args.append, "w") as f:
-                f.write(existing[:end].rstrip("\n") + "\n" + text + existing[end:])
+        append_section(args.append, text)
+
+
+def append_section(path: str, text: str) -> None:
+    existing = open(path).read() if os.path.exists(path) else ""
+    head = "\n## LLM gateway\n"
+    at = existing.find(head)
+    if at < 0:
+        with open(path, "a") as f:  # new section at the end
+            f.write(head + text)
+    else:  # add to the end of our section, leaving the others' sections as they are
+        end = existing.find("\n## ", at + len(head))
+        end = len(existing) if end < 0 else end
+        with open(path, "w") as f:
+            f.write(existing[:end].rstrip("\n") + "\n" + text + existing[end:])
 
 
 if __name__ == "__main__":

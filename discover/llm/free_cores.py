@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Callable
 
 # A core counts as free when at least 70 % of it is idle: floor(free + 0.3).
 _SLACK = 0.3
@@ -28,6 +29,11 @@ def pinned_threads() -> int | None:
     return max(1, int(raw)) if raw.isdigit() else None
 
 
+def _process_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 class _Sample:
     __slots__ = ("at", "busy_s", "own_s")
 
@@ -38,9 +44,12 @@ class _Sample:
 class FreeCores:
     """Tracks busy time on our cores between calls to `threads()`."""
 
-    def __init__(self, cores: list[int] | None = None, stat_path: str = "/proc/stat") -> None:
+    def __init__(self, cores: list[int] | None = None, stat_path: str = "/proc/stat",
+                 own_cpu_s: Callable[[], float] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.cores = cores if cores is not None else usable_cores()
         self.stat_path = stat_path
+        self._own_cpu_s = own_cpu_s or _process_cpu_s
+        self._clock = clock
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last = self._sample()
 
@@ -62,8 +71,7 @@ class FreeCores:
         return busy / self._tick if found else None
 
     def _sample(self) -> _Sample:
-        t = os.times()
-        return _Sample(time.monotonic(), self._busy_seconds(), t.user + t.system)
+        return _Sample(self._clock(), self._busy_seconds(), self._own_cpu_s())
 
     def free(self) -> float | None:
         """Cores left idle by other processes since the last call (our own CPU time counts as free)."""

@@ -121,7 +121,7 @@ def _engine(name: str, llm) -> BatchEngine | None:
         return None
     with _load_lock:
         engine = _engines.get(name)
-        if engine is None:
+        if engine is None or not engine.alive():  # a worker that died has failed its callers; start afresh
             engine = _engines[name] = BatchEngine(llm, slots=MAX_SLOTS, n_ctx=ENGINE_CTX, name=f"local/{name}")
         return engine
 

@@ -156,21 +156,27 @@ class BatchEngine:
         self._closing = False
         self._reset_wanted = False
         self.stats = {"prompt_tokens": 0, "reused_tokens": 0, "copied_tokens": 0, "completion_tokens": 0,
-                      "steps": 0, "thread_changes": 0}
+                      "steps": 0, "thread_changes": 0, "most_active": 0}
         self._worker = threading.Thread(target=self._run, name=f"{name}-batch", daemon=True)
         self._worker.start()
 
     # ---- callers' side -------------------------------------------------------------------------------------
     def submit(self, req: Request) -> concurrent.futures.Future:
-        if len(req.tokens) + req.max_tokens > self.n_ctx:
-            raise LLMError(f"{self.name}: prompt of {len(req.tokens)} tokens + max_tokens {req.max_tokens} exceeds "
-                           f"the context of {self.n_ctx} tokens")
+        return self.submit_many([req])[0]
+
+    def submit_many(self, reqs: list[Request]) -> list[concurrent.futures.Future]:
+        """Queue requests together: they are admitted in the same step (a reproducible schedule from a given
+        cache state, unlike requests that arrive one by one while others run)."""
+        for req in reqs:
+            if len(req.tokens) + req.max_tokens > self.n_ctx:
+                raise LLMError(f"{self.name}: prompt of {len(req.tokens)} tokens + max_tokens {req.max_tokens} "
+                               f"exceeds the context of {self.n_ctx} tokens")
         with self._cond:
             if self._closing or not self._worker.is_alive():
                 raise LLMError(f"{self.name}: the model was unloaded")
-            self._queue.append(req)
+            self._queue.extend(reqs)
             self._cond.notify_all()
-        return req.future
+        return [r.future for r in reqs]
 
     def wake_for_cancel(self) -> None:
         """A request's `cancelled` event was set (or its future cancelled): its slot is freed at the next step.
@@ -196,6 +202,9 @@ class BatchEngine:
             self.ctx.cancel = True
             self._cond.notify_all()
         self._worker.join(timeout=30)
+
+    def alive(self) -> bool:
+        return self._worker.is_alive() and not self._closing
 
     def busy(self) -> int:
         with self._cond:
@@ -275,6 +284,7 @@ class BatchEngine:
                 return  # not enough KV cells until a running request finishes
             self._queue.pop(0)
             self._start(slot, req, keep)
+            self.stats["most_active"] = max(self.stats["most_active"], len(self._active()))
 
     def _place(self, req: Request, free: list[_Slot]) -> tuple[_Slot | None, int]:
         """The free slot to use and how many of its tokens to keep, after copying a longer prefix held by
@@ -389,6 +399,9 @@ class BatchEngine:
         req = slot.req
         if _is_cancelled(req):
             self._finish(slot, "cancelled")
+            return
+        if req.max_tokens <= 0:
+            self._finish(slot, "length")
             return
         token = slot.sampler.sample(self.ctx, idx)
         if self.vocab.is_eog(token):
