@@ -2,6 +2,7 @@
 yields wrong numbers; discover.store.recover repairs it."""
 
 import logging
+import os
 import random
 import sqlite3
 import subprocess
@@ -193,3 +194,15 @@ def test_readers_skip_the_full_check_only_while_the_files_are_unchanged(tmp_path
     _stale_index(tmp_path, cids)
     with pytest.raises(StoreError, match="damaged: index evaluations_once"):
         Store(tmp_path, readonly=True)
+
+
+def test_recover_refuses_while_a_run_is_live(tmp_path):
+    cids = _store_with_test_scores(tmp_path, n=60)
+    store = Store(tmp_path)
+    run_id = store.list_runs()[0].id
+    store.claim_run(run_id)  # this process is a live owner
+    store.close()
+    _stale_index(tmp_path, cids)
+    with pytest.raises(StoreError, match=f"run {run_id} is still being run by pid {os.getpid()}"):
+        recover(tmp_path)
+    assert not list(tmp_path.glob("discover.db.damaged-*"))  # nothing touched

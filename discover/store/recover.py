@@ -19,6 +19,7 @@ from pathlib import Path
 from discover.errors import StoreError
 from discover.store import integrity
 from discover.store.db import DB_FILENAME, Store
+from discover.store.owner import is_alive
 
 _BATCH = 500
 
@@ -66,7 +67,12 @@ def recover(runs_dir: Path | str) -> Recovery:
         if not problems:
             return Recovery(path, "none")
         damaged = integrity.damaged_objects(conn, problems)
-        backup = _backup(path)
+        _refuse_if_running(conn, path)
+        try:
+            backup = _backup(path)
+        except OSError as exc:
+            raise StoreError(f"cannot keep a copy of the damaged {path} beside it ({exc.strerror}); recover a "
+                             "writable copy of the folder instead", path=str(path)) from exc
         if damaged and all(kind == "index" for kind in damaged.values()):
             try:
                 conn.execute("REINDEX")
@@ -77,6 +83,18 @@ def recover(runs_dir: Path | str) -> Recovery:
         return _salvage(conn, path, backup, damaged)
     finally:
         conn.close()
+
+
+def _refuse_if_running(conn: sqlite3.Connection, path: Path) -> None:
+    """Replacing the file under a live writer would lose what it writes next."""
+    try:
+        owners = conn.execute("SELECT id, owner_pid, owner_host, owner_started FROM runs WHERE owner_pid IS NOT NULL").fetchall()
+    except sqlite3.DatabaseError:
+        return  # a v1 store, or the runs table is unreadable: nothing to go by
+    for run_id, pid, host, started in owners:
+        if is_alive(pid, host, started) is not False:
+            raise StoreError(f"run {run_id} is still being run by pid {pid} on host {host}; stop it before recovering "
+                             f"{path}", path=str(path), run_id=run_id)
 
 
 def _backup(path: Path) -> Path:
