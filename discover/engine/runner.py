@@ -133,9 +133,15 @@ def run_sync(config: RunConfig, *, resume_command: str = "discover evolve", **kw
             raise Interrupted(f"interrupted; run {run} kept everything so far. Resume with: {resume_command} --resume {run}",
                               run_id=run) from None
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _in_running_loop():
         return job()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="discover-run") as pool:
         return pool.submit(job).result()
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
