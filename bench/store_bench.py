@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from discover.store import Store
-from discover.store import integrity
+from discover.store import Store, integrity
 
 INSTANCES = 64  # a TSP instance set: 64 instances with a few metrics each
 PER_CANDIDATE_BYTES = 18_500  # measured on this builder's rows: code, 1.4 evaluations, an LLM call, indexes

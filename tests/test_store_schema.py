@@ -1,7 +1,6 @@
 """Schema version 2: candidate meta, proposals, archive state, evaluations recorded once, and the in-place
 migration of a version-1 store."""
 
-import json
 import sqlite3
 
 import pytest
@@ -243,3 +242,22 @@ def test_archive_state_round_trip_and_overwrite(tmp_path):
     store.save_archive_state(run_id, {"kind": "islands", "members": [["a", "d"], ["b"]]})
     store.close()
     assert Store(tmp_path, create=False).load_archive_state(run_id) == {"kind": "islands", "members": [["a", "d"], ["b"]]}
+
+
+def test_two_processes_opening_a_version_1_store_at_once_migrate_it_once(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _v1_store(tmp_path)
+    code = ("import sys; from discover.store import Store; s = Store(sys.argv[1], create=False); "
+            "print(len(s.evaluations('c1', 'train')), s.schema_version)")
+    repo = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=repo, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert [out.split() for out, _ in results] == [["1", "2"]] * 4
+    assert _version(tmp_path) == "2"
+    columns = [r[1] for r in sqlite3.connect(tmp_path / "discover.db").execute("PRAGMA table_info(candidates)")]
+    assert columns.count("meta") == 1

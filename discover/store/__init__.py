@@ -1,3 +1,10 @@
-from discover.store.db import CandidateRow, EvaluationRow, ProposalRow, RunRow, Store, default_runs_dir
+from discover.store.db import (
+    CandidateRow,
+    EvaluationRow,
+    ProposalRow,
+    RunRow,
+    Store,
+    default_runs_dir,
+)
 
-__all__ = ["Store", "RunRow", "CandidateRow", "EvaluationRow", "ProposalRow", "default_runs_dir"]
+__all__ = ["CandidateRow", "EvaluationRow", "ProposalRow", "RunRow", "Store", "default_runs_dir"]

@@ -12,9 +12,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field

@@ -4,7 +4,7 @@ v + 1. After the steps, schema.sql (all CREATE ... IF NOT EXISTS) adds the new t
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:

@@ -49,6 +49,4 @@ def is_alive(pid: int | None, host: str | None, started: float | None = None) ->
     state, now_started = stat
     if state in ("Z", "X"):
         return False  # exited, not yet reaped
-    if started is not None and now_started != started:
-        return False  # the pid was reused by another process
-    return True
+    return started is None or now_started == started  # another start time: the pid was reused
