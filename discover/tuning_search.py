@@ -52,6 +52,8 @@ class TuneResult:
     evaluations_called: int  # of those, how many called the objective in this call of tune
     history: list[Evaluation] = field(default_factory=list)
     params: dict[str, int | float] = field(default_factory=dict)  # best values by parameter name
+    original_params: dict[str, int | float] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # budget, seed, method, signs, screen, confirm_top, popsize
 
     @property
     def improved(self) -> bool:
@@ -59,6 +61,22 @@ class TuneResult:
         if self.best_score is None:
             return False
         return self.original_score is None or self.best_score < self.original_score
+
+    def meta(self) -> dict:
+        """What the loop stores in the tuned candidate's meta under "tune" (JSON-able)."""
+        return {
+            "params": self.params,
+            "original": self.original_params,
+            "original_score": self.original_score,
+            "best_score": self.best_score,
+            "evaluations_used": self.evaluations_used,
+            **self.settings,
+        }
+
+
+def known_from(rows) -> dict[tuple, float | None]:
+    """`known` for a resumed tuning from stored rows of (values as a list or tuple, fidelity, score or None)."""
+    return {(tuple(values), fidelity): score for values, fidelity, score in rows}
 
 
 class Space:
@@ -283,11 +301,12 @@ async def tune(
         original_score = _finite(original_score)
 
     full_scores: dict[Values, float | None] = {original: original_score}
+    popsize_used = (popsize or max(default_popsize(len(template)), concurrency)) if len(template) else 0
     if len(template):
         search_fidelity = SCREEN if screen else FULL
         searched = await _search(
             scorer, Space(template, span, zero_range, digits, signs), search_fidelity, n_search, seed, method,
-            popsize or max(default_popsize(len(template)), concurrency), sigma0,
+            popsize_used, sigma0,
         )
         if screen:
             # searched is in proposal order, so a stable sort breaks score ties by who came first
@@ -311,6 +330,9 @@ async def tune(
         evaluations_called=scorer.called,
         history=scorer.history,
         params=template.as_dict(best_values),
+        original_params=template.as_dict(),
+        settings={"budget": budget, "seed": seed, "method": method, "signs": signs, "screen": screen,
+                  "confirm_top": confirm_top, "popsize": popsize_used},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from discover.tuning import TuningError, lift_constants
-from discover.tuning_search import FULL, SCREEN, TuningBudgetError, tune
+from discover.tuning_search import FULL, SCREEN, TuningBudgetError, known_from, tune
 
 ROOT = Path(__file__).resolve().parents[1]
 TSP_SIGNATURE = (
@@ -269,6 +270,10 @@ def test_finds_planted_constants_within_budget():
     assert all(math.isclose(v, t, rel_tol=0.05) for v, t in zip(result.best_values, TARGET)), result.best_values
     assert result.best_code == template.render(result.best_values)
     assert result.params == dict(zip(("p0", "p1", "p2", "p3"), result.best_values))
+    meta = json.loads(json.dumps(result.meta()))
+    assert meta["params"] == result.params and meta["original"] == {"p0": 0.5, "p1": 2.0, "p2": 1.5, "p3": 0.2}
+    assert meta["budget"] == 300 and meta["seed"] == 0 and meta["signs"] == "keep" and meta["popsize"] == 8
+    assert meta["best_score"] == result.best_score and meta["evaluations_used"] == 300
 
 
 def test_cma_beats_random_search_on_the_planted_problem():
@@ -358,8 +363,9 @@ def test_deterministic_for_a_seed_and_independent_of_concurrency_and_global_rng(
 def test_resume_with_known_asks_for_nothing_known():
     template, objective = planted_objective()
     first = run(tune(template, objective, budget=40, seed=3))
-    # a crash after 25 stored evaluations
-    known = {(e.values, e.fidelity): e.score for e in first.history[:25]}
+    # a crash after 25 evaluations, stored the way the loop stores them (values as a JSON list)
+    stored = json.loads(json.dumps([[list(e.values), e.fidelity, e.score] for e in first.history[:25]]))
+    known = known_from(stored)
     calls: list = []
     _, counting = planted_objective(calls)
     resumed = run(tune(template, counting, budget=40, seed=3, known=known))
