@@ -447,3 +447,37 @@ def test_annotated_and_tuple_assignments_of_ints():
     t = lift_constants(code)
     assert [(p.text, p.role) for p in t.params] == [("3", "named constant")]
     assert skipped(t)[(4, "2")].startswith("int not used as a number")
+
+
+# The loop-over-nodes style of EoH-era heuristics, with its weights unpacked from a tuple and a fallback threshold.
+TSP_LOOP_STYLE = '''import numpy as np
+
+
+def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):
+    w_near, w_spread, w_home = 0.45, 0.25, 0.15
+    cutoff = 0.65
+    best, best_score = None, float("inf")
+    for node in unvisited_nodes:
+        others = [distance_matrix[node][j] for j in unvisited_nodes if j != node]
+        spread = np.std(others) if len(others) > 1 else 0.0
+        s = w_near * distance_matrix[current_node][node] + w_spread * spread - w_home * distance_matrix[node][0]
+        if s < best_score:
+            best, best_score = node, s
+    if best_score > cutoff:
+        return int(min(unvisited_nodes, key=lambda n: distance_matrix[current_node][n]))
+    return int(best)
+'''
+
+
+def test_loop_style_heuristic_with_tuple_unpacked_weights():
+    t = lift_constants(TSP_LOOP_STYLE, TSP_SIGNATURE)
+    assert [(p.line, p.text) for p in t.params] == [(5, "0.45"), (5, "0.25"), (5, "0.15"), (6, "0.65"), (10, "0.0")]
+    reasons = skipped(t)
+    assert reasons[(10, "1")].startswith("0 or 1")
+    assert reasons[(11, "0")].startswith("0 or 1")
+    out = t.render((0.5, 0.2, -0.1, 0.7, 0.05))
+    assert "w_near, w_spread, w_home = 0.5, 0.2, (-0.1)" in out and "cutoff = 0.7" in out
+    ns: dict = {}
+    exec(out, ns)
+    d = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5, 0.0]])
+    assert ns["select_next_node"](0, 0, np.array([1, 2]), d) in (1, 2)
