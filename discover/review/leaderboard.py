@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from discover.errors import StoreError
 from discover.review.problem_info import ProblemInfo, problem_info
 from discover.review.scores import SetScores, from_baseline, from_evaluations, split_sets
-from discover.store import CandidateRow, RunRow, Store
+from discover.store import CandidateRow, EvaluationRow, RunRow, Store
 
 SCHEMA = "discover.leaderboard/1"
 SEED_OPERATORS = ("seed", "start")  # evolve's seed heuristic; a prompt run's starting instruction
@@ -137,7 +137,8 @@ def sort_key(info: ProblemInfo):
 
 
 def build_leaderboard(store: Store, name: str, runs: list[RunRow], *, split: str = "test",
-                      limit: int | None = None) -> Leaderboard:
+                      limit: int | None = None, evaluations: dict[str, list[EvaluationRow]] | None = None) -> Leaderboard:
+    """`evaluations` (candidate id -> its rows), when the caller has loaded them already."""
     info = _group_info(store, runs)
     sets = split_sets(info, split)
     rows = _fixed_rows(info, sets)
@@ -145,7 +146,8 @@ def build_leaderboard(store: Store, name: str, runs: list[RunRow], *, split: str
         costs = llm_costs(store, run.id)
         for c in store.candidates(run.id):
             if c.status == "evaluated" and c.valid:
-                rows.append(_candidate_row(c, run, from_evaluations(store.evaluations(c.id), split, sets), costs))
+                evals = evaluations[c.id] if evaluations is not None and c.id in evaluations else store.evaluations(c.id)
+                rows.append(_candidate_row(c, run, from_evaluations(evals, split, sets), costs))
     rows.sort(key=sort_key(info))
     kept: list[LeaderboardRow] = []
     seen: set[tuple[str, str]] = set()

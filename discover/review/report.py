@@ -17,12 +17,13 @@ REPORT_SCHEMA = "discover.report/1"
 
 def collect(store: Store, run_id: str) -> dict[str, Any]:
     """What the page needs, for one run: its overview, the run view and every candidate's detail."""
-    from discover.web.data import candidate_view, run_view
+    from discover.web.data import candidate_view, run_index, run_view
 
-    run = store.get_run(run_id)
-    view = run_view(store, run.id)
-    return {"schema": REPORT_SCHEMA, "generated_at": time.time(), "runs": [overview(store, run).model_dump()],
-            "run": view, "candidates": {c["id"]: candidate_view(store, c["id"]) for c in view["candidates"]}}
+    idx = run_index(store, store.get_run(run_id).id)
+    view = run_view(store, idx.run.id, idx)
+    return {"schema": REPORT_SCHEMA, "generated_at": time.time(),
+            "runs": [overview(store, idx.run, candidates=idx.candidates, evaluations=idx.evaluations).model_dump()],
+            "run": view, "candidates": {c.id: candidate_view(store, c.id, idx) for c in idx.candidates}}
 
 
 def render(data: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from discover.review.best import best_candidate, rankable
 from discover.review.problem_info import problem_info
 from discover.review.scores import from_evaluations
-from discover.store import RunRow, Store
+from discover.store import CandidateRow, EvaluationRow, RunRow, Store
 
 SCHEMA = "discover.runs/1"
 
@@ -38,14 +38,17 @@ class RunOverview(BaseModel):
     best_test_id: str | None
 
 
-def overview(store: Store, run: RunRow) -> RunOverview:
+def overview(store: Store, run: RunRow, *, candidates: list[CandidateRow] | None = None,
+             evaluations: dict[str, list[EvaluationRow]] | None = None) -> RunOverview:
+    """`candidates` and `evaluations` (candidate id -> its rows), when the caller has loaded them already."""
     info = problem_info(store, run)
-    cands = store.candidates(run.id)
+    cands = candidates if candidates is not None else store.candidates(run.id)
     valid = [c for c in cands if rankable(c)]
     best_train = best_candidate(valid, minimize=info.minimize)
     best_test, best_test_id = None, None
     for c in sorted(valid, key=lambda c: c.created_at):
-        mean = from_evaluations(store.evaluations(c.id, "test"), "test", info.test_sets).mean if info.test_sets else None
+        rows = evaluations[c.id] if evaluations is not None else store.evaluations(c.id, "test")
+        mean = from_evaluations(rows, "test", info.test_sets).mean if info.test_sets else None
         if info.better(mean, best_test):
             best_test, best_test_id = mean, c.id
     totals = store.run_llm_totals(run.id)

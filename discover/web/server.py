@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -23,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from discover.errors import DiscoverError, StoreError
 from discover.store import Store
-from discover.web.data import candidate_view, open_store, run_view, runs_view
+from discover.web.data import candidate_view, fingerprint, open_store, run_index, run_view, runs_view
 from discover.web.page import HEADER_CSP, pygments_css, render_page
 
 STATIC_FILES = ("app.js", "app.css", "chart.umd.min.js", "chart.js.LICENSE.txt")
@@ -43,6 +44,25 @@ class ViewServer(ThreadingHTTPServer):
         self._open = store_opener
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._views: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def run_view(self, run_id: str) -> dict[str, Any]:
+        """The run view, recomputed only when the run's fingerprint changed (a page polls every few seconds; on a
+        large run the full view costs a second of CPU the running search would rather have)."""
+        store = self.store()
+        run = store.get_run(run_id)
+        cands = store.candidates(run.id)
+        fp = fingerprint(store, run, cands)
+        with self._lock:
+            hit = self._views.get(run.id)
+        if hit is not None and hit[0] == fp:
+            return hit[1]
+        started = time.perf_counter()
+        view = run_view(store, run.id, run_index(store, run.id, cands))
+        view["compute_s"] = round(time.perf_counter() - started, 3)  # the page polls less often when this is large
+        with self._lock:
+            self._views[run.id] = (fp, view)
+        return view
 
     def store(self) -> Store:
         """Opened on first use: `discover serve` may start before the first run has created the database."""
@@ -107,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/api/runs":
                 self._json(runs_view(self.server.store()))
             elif path.startswith("/api/runs/"):
-                self._json(run_view(self.server.store(), path[len("/api/runs/"):]))
+                self._json(self.server.run_view(path[len("/api/runs/"):]))
             elif path.startswith("/api/candidates/"):
                 self._json(candidate_view(self.server.store(), path[len("/api/candidates/"):]))
             else:

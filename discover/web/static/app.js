@@ -455,12 +455,18 @@
     }).then(function () {
       if (MODE !== 'serve') return;
       var n = 0;
-      setInterval(function () {
+      function next() {
+        // a run view that took the server long to build (a large run) is asked for less often
+        var wait = Math.max(POLL_MS, state.view && state.view.compute_s ? state.view.compute_s * 5000 : 0);
+        setTimeout(tick, wait);
+      }
+      function tick() {
         n += 1;
         var p = poll();
         if (n % 5 === 0) p = p.then(function () { return loadRuns().then(function (runs) { state.runs = runs; renderRuns(); }); });
-        p.catch(function (e) { document.getElementById('live').textContent = 'not updating: ' + (e.message || e); });
-      }, POLL_MS);
+        p.catch(function (e) { document.getElementById('live').textContent = 'not updating: ' + (e.message || e); }).then(next);
+      }
+      next();
     });
   }
   start();
