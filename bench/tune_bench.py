@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from discover.tuning import lift_constants  # noqa: E402
-from discover.tuning_search import tune  # noqa: E402
+from discover.tuning import lift_constants
+from discover.tuning_search import tune
 
 TSP = ROOT / "problems" / "tsp"
 SCREEN_INSTANCES = 16
@@ -135,7 +135,10 @@ def main() -> None:
     for label, code, method, signs in configs:
         for budget in budgets:
             runs = [asyncio.run(run_one(tsp, code, budget, seed, method, signs)) for seed in range(args.seeds)]
-            med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+
+            def med(key: str, runs: list[dict] = runs) -> float:
+                return statistics.median(r[key] for r in runs)
+
             calls = runs[0]["calls"]
             print(f"{label:<16}{signs:<6}{method:<8}{budget:>7}{runs[0]['params']:>7}{med('before'):>8.2f}"
                   f"{med('after'):>9.2f}{med('test50_before'):>8.2f}{med('test50_after'):>9.2f}"
