@@ -64,13 +64,17 @@ def main() -> None:
         size = len(json.dumps(run_view(store, rid), default=str))
         from discover.web.server import make_server
 
+        from discover.review.report import write_report
+
+        report = write_report(store, rid, Path(tmp) / "report.html")
         srv = make_server(runs, port=0)
         srv.run_view(rid)
         cached = median_s(lambda: srv.run_view(rid))
         srv.server_close()
         print(f"{n} candidates: served poll with nothing new {cached * 1000:.0f} ms; run_view {median_s(lambda: run_view(store, rid)) * 1000:.0f} ms "
               f"({size / 1024:.0f} KiB JSON), candidate_view {median_s(lambda: candidate_view(store, last)) * 1000:.0f} ms, "
-              f"report collect {median_s(lambda: collect(store, rid), 1):.1f} s (once)")
+              f"report collect {median_s(lambda: collect(store, rid), 1):.1f} s (once), "
+              f"report file {report.stat().st_size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
