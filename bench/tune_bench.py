@@ -7,7 +7,8 @@ or free to change, several seeds. Screen = the first 16 of the 64 train50 instan
 64. Candidate code is exec'd in this process (a trusted bench; the loop evaluates through the sandbox).
 Reports train gap before/after (median over seeds), test50 gap of the tuned code, evaluations and wall time.
 
-Usage: nice .venv/bin/python bench/tune_bench.py [--seeds 3] [--budgets 20,40,80]
+Usage: nice .venv/bin/python bench/tune_bench.py [--seeds 3] [--budgets 20,40,80] [--sandbox]
+(--sandbox: the same tuning through the sandboxed Evaluator, the way the loop will run it.)
 """
 
 from __future__ import annotations
@@ -106,12 +107,51 @@ async def run_one(tsp: InProcessTSP, code: str, budget: int, seed: int, method: 
     }
 
 
+def through_the_sandbox(budgets: list[int], seeds: int) -> None:
+    """The loop's path: the sandboxed Evaluator, screen = every 4th train instance id, the adapter of
+    docs/tuning.md, signs free, concurrency = the evaluator's workers."""
+    from discover.evaluation import open_evaluator, outcome_from
+    from discover.problem import load_problem
+
+    problem = load_problem("tsp")
+    train = problem.spec.splits.train
+    with open_evaluator(problem) as evaluator:
+        async def one(budget: int, seed: int) -> tuple[float, float | None, float, int]:
+            first = await evaluator.evaluate(WEIGHTED_RULE, train, split="train")
+            screen_ids = {s: sorted(r.instances)[::4] for s, r in zip(train, first)}
+            template = lift_constants(WEIGHTED_RULE, problem.spec.entry.signature)
+
+            async def objective(values, fidelity):
+                results = await evaluator.evaluate(template.render(values), train, split="train",
+                                                   instance_ids=screen_ids if fidelity == "screen" else None)
+                outcome = outcome_from(train, results)
+                if outcome.status != "ok" or outcome.score is None:
+                    return None
+                return outcome.score if problem.minimize else -outcome.score
+
+            t = time.perf_counter()
+            result = await tune(template, objective, budget=budget, seed=seed, signs="free",
+                                concurrency=evaluator.capacity, original_score=first[0].score)
+            return first[0].score, result.best_score, time.perf_counter() - t, result.evaluations_called
+
+        print(f"through the {evaluator.backend} sandbox, {evaluator.capacity} workers, signs free, cma:")
+        for budget in budgets:
+            for seed in range(seeds):
+                before, after, wall, calls = asyncio.run(one(budget, seed))
+                print(f"  budget {budget:>3} seed {seed}: train50 {before:.2f} -> {after:.2f} %, "
+                      f"{calls} evaluations, {wall:.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budgets", default="20,40,80")
+    ap.add_argument("--sandbox", action="store_true", help="tune through the sandboxed Evaluator instead")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
+    if args.sandbox:
+        through_the_sandbox(budgets, args.seeds)
+        return
     tsp = InProcessTSP()
     seed_code = (TSP / "seed.py").read_text()
     asyncio.run(run_one(tsp, WEIGHTED_RULE, 3, 0, "cma", "keep"))  # pays the one-time cma import (~4 s, scipy.stats)
