@@ -1,9 +1,10 @@
-"""Responder for CLI tests in a subprocess (DISCOVER_FAKE_RESPONDER=tests/fake_responder.py:respond)."""
+"""Responder for CLI tests in a subprocess (DISCOVER_FAKE_RESPONDER=tests/fake_responder.py:respond). FAKE_DELAY_S
+slows each answer; FAKE_OFFSET starts the variants elsewhere (a second process answers with new code)."""
 
 import os
 import time
 
-_n = {"i": 0}
+_n = {"i": int(os.environ.get("FAKE_OFFSET", "0"))}
 
 
 def respond(messages):
