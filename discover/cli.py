@@ -285,7 +285,7 @@ _register_extensions()
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Our own warnings (e.g. the unisolated 'process' sandbox) as one readable line; others as usual."""
     if issubclass(category, RuntimeWarning) and "/discover/" in str(filename).replace("\\", "/"):
-        err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)  # one line
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 

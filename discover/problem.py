@@ -65,10 +65,18 @@ class ProblemSpec(BaseModel):
 class Problem:
     """A problem folder: spec + evaluator + seed + data."""
 
-    def __init__(self, root: Path, spec: ProblemSpec, seed_code: str) -> None:
+    def __init__(self, root: Path, spec: ProblemSpec, seed_code: str,
+                 extra_seeds: list[tuple[str, str]] | None = None) -> None:
         self.root = root
         self.spec = spec
         self.seed_code = seed_code
+        # seeds/*.py: further documented starting points (priors), evaluated before the search starts
+        self.extra_seeds = list(extra_seeds or [])
+
+    @property
+    def seeds(self) -> list[tuple[str, str]]:
+        """(name, code) of every starting point: seed.py first, then seeds/*.py by name."""
+        return [("seed", self.seed_code), *self.extra_seeds]
 
     @property
     def name(self) -> str:
@@ -139,8 +147,10 @@ def load_problem(name_or_path: str) -> Problem:
 
         check_evaluator_source(root)
         seed_code = (root / "seed.py").read_text()
-        if f"def {spec.entry.name}(" not in seed_code:
-            raise ProblemError(f"{root / 'seed.py'}: does not define the entry function `{spec.entry.name}`", path=str(root))
-    else:
-        seed_code = (root / "seed.txt").read_text() if (root / "seed.txt").is_file() else ""
+        extra = [(p.stem, p.read_text()) for p in sorted((root / "seeds").glob("*.py"))] if (root / "seeds").is_dir() else []
+        for name, code in [("seed.py", seed_code)] + [(f"seeds/{n}.py", c) for n, c in extra]:
+            if f"def {spec.entry.name}(" not in code:
+                raise ProblemError(f"{root / name}: does not define the entry function `{spec.entry.name}`", path=str(root))
+        return Problem(root, spec, seed_code, extra)
+    seed_code = (root / "seed.txt").read_text() if (root / "seed.txt").is_file() else ""
     return Problem(root, spec, seed_code)
