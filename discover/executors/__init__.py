@@ -15,6 +15,7 @@ def _local(**kw: Any) -> Executor:
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {"local": _local}
+EXECUTORS["ray"] = lambda **kw: __import__("discover.executors.ray", fromlist=["RayExecutor"]).RayExecutor.open(**kw)
 
 
 def register_executor(name: str, factory: Callable[..., Executor]) -> None:
