@@ -43,6 +43,10 @@ class PromptOptions(BaseModel):
     task_max_tokens: int | None = Field(None, gt=0)
     max_instruction_chars: int = Field(1500, gt=0)
     scorer_timeout_s: float = Field(60, gt=0)
+    # rollout budgets (issue 19): paid task-model calls of the search (held-out scoring not counted) and optimizer calls
+    max_task_calls: int | None = Field(None, ge=0)
+    max_optimizer_calls: int | None = Field(None, ge=0)
+    demos: int = Field(3, ge=0)          # few-shot demos per candidate the demo search proposes (train examples)
 
 
 class RunConfig(BaseModel):

@@ -2,5 +2,6 @@
 
 from discover.archives.base import ARCHIVES, Archive, Member, register_archive
 from discover.archives import ranked  # noqa: F401,E402  (registers "ranked")
+from discover.archives import pareto  # noqa: F401,E402  (registers "pareto")
 
 __all__ = ["ARCHIVES", "Archive", "Member", "register_archive"]

@@ -23,6 +23,7 @@ class Member:
     slot: int
     sort_key: float          # ascending: smaller is better (the target's direction applied)
     meta: dict[str, Any] = field(default_factory=dict)
+    instances: dict[str, float] = field(default_factory=dict)  # per-instance train scores (a Pareto front reads them)
 
 
 Eligible = Callable[[Member], bool]

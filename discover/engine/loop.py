@@ -95,7 +95,10 @@ class Loop:
         self.store, self.run_id, self.config, self.target = store, run_id, config, target
         self.events = events or EventBus()
         self.stats = RunStats()
-        self.llm = LLM(gateway, self.stats, on_change=self._budget_event)
+        # per-role budgets (a prompt target's task-model and optimizer calls), with what earlier sessions spent
+        limits = target.call_limits() if hasattr(target, "call_limits") else {}
+        self.llm = LLM(gateway, self.stats, on_change=self._budget_event, limits=limits,
+                       used=target.spent_calls(store, run_id) if limits else None)
         if hasattr(target, "attach"):
             target.attach(self.llm)
         self.strategy = get_strategy(config.strategy)
@@ -174,8 +177,10 @@ class Loop:
             s.repairs += 1
 
     def _member(self, c: CandidateRow) -> Member:
+        o = self.outcomes.get(c.id)
         return Member(id=c.id, fingerprint=c.code_hash, score=c.train_score, valid=c.valid, generation=c.generation,
-                      slot=c.slot, sort_key=self.target.sort_key(c.train_score), meta=dict(getattr(c, "meta", {}) or {}))
+                      slot=c.slot, sort_key=self.target.sort_key(c.train_score), meta=dict(getattr(c, "meta", {}) or {}),
+                      instances=dict(o.instances) if o is not None and o.valid else {})
 
     def _add_to_archive(self, c: CandidateRow, save: bool = True) -> None:
         self.archive.add(self._member(c))
@@ -245,6 +250,9 @@ class Loop:
         elif c.max_llm_calls is not None and self.stats.llm_calls + self.reserve_calls >= c.max_llm_calls:
             self.stop_reason = f"LLM call budget of {c.max_llm_calls} reached" + (
                 f" ({self.reserve_calls} kept for held-out scoring)" if self.reserve_calls else "")
+        elif spent := [r for r in self.llm.limits if r != self.target.propose_role and self.llm.limit_reached(r)]:
+            # a spent proposing role stops the run at its next call instead: operators without an LLM may go on
+            self.stop_reason = f"{spent[0]} call budget of {self.llm.limits[spent[0]]} reached"
         elif c.max_cost_usd is not None:
             kept = min(self.llm.mean_cost * self.reserve_calls, c.max_cost_usd / 2)
             if self.stats.cost_usd + kept >= c.max_cost_usd:

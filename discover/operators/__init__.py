@@ -5,6 +5,7 @@ from discover.operators.registry import STRATEGIES, get_operator, get_strategy, 
 
 # Importing registers them.
 from discover.operators import eoh, opro, opro_prompt, repair, strategies, tune  # noqa: E402,F401
+from discover.operators import demos, merge, prompt_search, reflect  # noqa: E402,F401  (prompt search)
 
 __all__ = ["CandidateView", "Proposal", "ProposeContext", "render", "STRATEGIES", "get_operator", "get_strategy",
            "has_operator", "register_operator", "register_strategy"]

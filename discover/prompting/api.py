@@ -19,7 +19,7 @@ from discover.store import CandidateRow, Store
 LOOP_KEYS = {"optimizer_model": "model", "steps": "generations", "candidates_per_step": "population",
              "optimizer_temperature": "temperature", "optimizer_max_tokens": "max_tokens"}
 SHARED_KEYS = ("api_base", "llm_concurrency", "llm_timeout_s", "llm_retries", "max_llm_calls", "max_cost_usd",
-               "timeout_s", "test_timeout_s", "test_top_k", "seed", "sandbox", "schedule")
+               "timeout_s", "test_timeout_s", "test_top_k", "seed", "sandbox", "schedule", "strategy", "archive")
 
 
 class PromptConfig(PromptOptions):
@@ -45,6 +45,8 @@ class PromptConfig(PromptOptions):
     sandbox: Literal["auto", "bwrap", "docker", "process"] = "auto"  # for a user scorer
     # OPRO's steps: every candidate of a step is a sample of the same meta-prompt (steady: each its own)
     schedule: Literal["steady", "generational"] = "generational"
+    strategy: str = "opro"       # opro | reflective (reflection, merge and demo search; docs/prompt-search.md)
+    archive: str = "ranked"      # ranked | pareto (per-example Pareto front)
 
     def to_run_config(self) -> RunConfig:
         return merge_config(to_run_layer(self.model_dump()), source="prompt job options")

@@ -58,6 +58,14 @@ def prompt(
     llm_concurrency: Optional[int] = typer.Option(None, help="Concurrent LLM calls."),
     sandbox: Optional[str] = typer.Option(None, help="Sandbox for a user scorer: auto, bwrap, docker or process."),
     schedule: Optional[str] = typer.Option(None, help="generational (default: OPRO's steps) or steady."),
+    strategy: Optional[str] = typer.Option(None, help="opro (default) or reflective: reflection on failures, merges and "
+                                                      "few-shot demo search (docs/prompt-search.md)."),
+    archive: Optional[str] = typer.Option(None, help="ranked (default) or pareto: keep every instruction that is best on "
+                                                     "some train example."),
+    max_task_calls: Optional[int] = typer.Option(None, help="Stop the search after this many paid task-model calls "
+                                                            "(held-out scoring not counted)."),
+    max_optimizer_calls: Optional[int] = typer.Option(None, help="At most this many paid optimizer calls."),
+    demos: Optional[int] = typer.Option(None, help="Few-shot demos per candidate in the demo search (default 3)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with any prompt-job setting."),
     resume: Optional[str] = typer.Option(None, help="Continue a stopped or crashed prompt run (id or prefix)."),
     progress: str = typer.Option("auto", help="auto, terminal, plain, json or quiet."),
@@ -76,13 +84,20 @@ def prompt(
                  candidates_per_step=candidates, minibatch=minibatch, max_train=max_train, max_test=max_test,
                  feedback=False if no_feedback else None, api_base=api_base, max_llm_calls=max_llm_calls,
                  max_cost_usd=max_cost_usd, timeout_s=timeout, seed=seed, llm_concurrency=llm_concurrency, sandbox=sandbox,
-                 schedule=schedule)
+                 schedule=schedule, strategy=strategy, archive=archive, max_task_calls=max_task_calls,
+                 max_optimizer_calls=max_optimizer_calls, demos=demos)
     given = {k: v for k, v in flags.items() if v is not None}
     data: dict[str, Any] = read_config_file(config) if config else {}
     if task_model and not optimizer_model and "optimizer_model" not in data:
         given["optimizer_model"] = task_model
     data.update(given)
     cfg = validate_config(data)
+    if not resume:
+        from discover.prompting.rollouts import estimate_for
+
+        plan = estimate_for(cfg.to_run_config())
+        if plan is not None:
+            console.print(plan.text())
     with watch(console, mode=progress) as show:
         summary = run_prompt_job(cfg, runs_dir=runs_dir, resume=resume, overrides=given if resume else None,
                                  subscribers=(show,))

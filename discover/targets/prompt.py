@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import random
 import re
 import time
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +26,7 @@ from discover.errors import ConfigError, ProblemError
 from discover.extract import MalformedOutput
 from discover.feedback import Outcome, Reference
 from discover.llm.providers import in_process
+from discover.prompting import parts as prompt_parts
 from discover.prompting.datasets import Example, PromptTask, load_task, read_jsonl
 from discover.prompting.scorers import LabelScorer, Scorer, make_scorer
 from discover.operators.base import render
@@ -153,33 +156,57 @@ class PromptTarget(DirectionMixin):
         return instruction_hash(content)
 
     def render(self, content: str) -> str:
-        return content
+        return prompt_parts.decode(content).instruction  # operators edit the instruction; demos are searched apart
+
+    def call_limits(self) -> dict[str, int | None]:
+        """Per-role budgets of the search (the loop's LLM enforces them; held-out scoring is not counted)."""
+        return {"task": self.options.max_task_calls, "optimizer": self.options.max_optimizer_calls}
+
+    def spent_calls(self, store: Any, run_id: str) -> Counter:
+        """Budgeted calls earlier sessions of the run paid for, by role: held-out scoring's task calls (recognised by
+        their test input, which the search never asks) are not counted."""
+        test_only = {e.input.strip() for e in self.task.test} - {e.input.strip() for e in self.task.train}
+        out: Counter = Counter()
+        for r in store.llm_calls(run_id):
+            if r["cached"] or r["error"] is not None:
+                continue
+            if r["role"] == "task" and test_only:
+                last = next((m["content"] for m in reversed(json.loads(r["messages"])) if m["role"] == "user"), "")
+                if last.strip() in test_only or last.rsplit("\n\n", 1)[-1].strip() in test_only:
+                    continue
+            out[r["role"]] += 1
+        return out
 
     # -- evaluation ------------------------------------------------------------------------------------------
-    def task_messages(self, instruction: str, example: Example) -> list[dict[str, str]]:
-        text = render("opro_prompt/task.txt", instruction=instruction.strip(), input=example.input).strip()
-        return [{"role": "user", "content": text}]
+    def task_messages(self, content: str, example: Example) -> list[dict[str, str]]:
+        """A plain instruction: one user turn (instruction, blank line, input); a candidate with parts adds its
+        system text, format line and demos (discover/prompting/parts.py)."""
+        def first_turn(head: str, text: str) -> str:
+            return render("opro_prompt/task.txt", instruction=head.strip(), input=text).strip()
 
-    async def _answer(self, instruction: str, example: Example) -> tuple[str, str | None]:
+        return prompt_parts.task_messages(prompt_parts.decode(content), example, first_turn)
+
+    async def _answer(self, instruction: str, example: Example, budgeted: bool = True) -> tuple[str, str | None]:
         """(output, error). A single failed call scores its example 0 with the error; three failures in a row stop
         the run (the LLM raises); a spent budget raises BudgetExhausted (the candidate stays pending)."""
         messages = self.task_messages(instruction, example)
         if isinstance(self.scorer, LabelScorer):
             resp = await self.llm.choose(model=self.task_model, labels=self.scorer.labels, messages=messages,
-                                         tolerate_failure=True)
+                                         tolerate_failure=True, budgeted=budgeted)
         else:
             resp = await self.llm.complete(model=self.task_model, messages=messages, temperature=0.0,
                                            max_tokens=self.task_max_tokens, sample_index=0, role="task",
-                                           tolerate_failure=True)
+                                           tolerate_failure=True, budgeted=budgeted)
         if resp is None:
             return "", "LLM call failed"
         return resp.text, None
 
-    async def _score(self, instruction: str, examples: list[Example], known: dict[str, dict] | None = None) -> EvalRecord:
+    async def _score(self, instruction: str, examples: list[Example], known: dict[str, dict] | None = None,
+                     budgeted: bool = True) -> EvalRecord:
         t0 = time.monotonic()
         known = known or {}
         todo = [e for e in examples if e.id not in known]
-        answers = await asyncio.gather(*(self._answer(instruction, e) for e in todo))
+        answers = await asyncio.gather(*(self._answer(instruction, e, budgeted) for e in todo))
         batch = await self.scorer.score_batch([o for o, _ in answers], [e.target for e in todo])
         wanted = {e.id for e in examples}
         instances = {k: v for k, v in known.items() if k in wanted}
@@ -224,7 +251,7 @@ class PromptTarget(DirectionMixin):
                        deadline: float | None = None) -> Stage:
         examples = self.task.train if split == "train" else self.task.test
         known = prior.outcome.details if prior is not None and split == "train" else None
-        return self._stage(split, await self._score(content, examples, known))
+        return self._stage(split, await self._score(content, examples, known, budgeted=split == "train"))
 
     def outcome_from_rows(self, rows: list[Any]) -> Outcome:
         by_set = {r.instance_set: r for r in rows}
