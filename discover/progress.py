@@ -353,6 +353,13 @@ def _quiet(e: RunEvent) -> None:
     pass
 
 
+def mode_from_flags(progress: str = "auto", *, quiet: bool = False, log_json: bool = False) -> str:
+    """The mode for a command's flags: `--quiet` and `--log-json` are shorthands for `--progress quiet|json`."""
+    if quiet and log_json:
+        raise ValueError("--quiet and --log-json contradict each other: pick one")
+    return "quiet" if quiet else "json" if log_json else progress
+
+
 def resolve_mode(mode: str, console: Console) -> str:
     if mode not in MODES:
         raise ValueError(f"progress mode {mode!r}: one of {', '.join(MODES)}")

@@ -135,3 +135,12 @@ def test_phase_end_and_finished_clear_the_slots():
 def test_candidate_line_without_parent_or_error():
     line = candidate_line({"id": "abcdef123456", "operator": "seed", "status": "evaluated", "score": 23.15})
     assert line.split() == ["abcdef12", "seed", "evaluated", "23.15"]
+
+
+def test_quiet_and_log_json_flags_pick_the_mode():
+    from discover.progress import mode_from_flags
+
+    assert mode_from_flags("auto") == "auto" and mode_from_flags("plain", quiet=True) == "quiet"
+    assert mode_from_flags(log_json=True) == "json"
+    with pytest.raises(ValueError, match="contradict"):
+        mode_from_flags(quiet=True, log_json=True)

@@ -43,6 +43,11 @@ def test_export_best_is_the_seed_when_no_llm_candidate_beats_it(tmp_path):
         valid=False)
     store.set_run_status(rid, "finished", "done")
     assert best_candidate(store.candidates(rid), minimize=True).id == seed
+    forged = next(c for c in store.candidates(rid) if c.status == "suspicious")
+    shown = cli("show", forged.id, "--runs-dir", str(tmp_path / "runs")).output
+    assert "suspicious" in shown  # listed, never ranked
+    board = json.loads(cli("leaderboard", "--json", "--split", "train", "--runs-dir", str(tmp_path / "runs")).output)
+    assert forged.id not in [r["candidate_id"] for r in board["leaderboards"][0]["rows"]]
     out = tmp_path / "best.py"
     res = cli("export", "--best", "--runs-dir", str(tmp_path / "runs"), "-o", str(out))
     assert res.exit_code == 0, res.output

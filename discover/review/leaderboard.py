@@ -17,6 +17,7 @@ from typing import Iterable, Literal
 from pydantic import BaseModel
 
 from discover.errors import StoreError
+from discover.review.best import rankable
 from discover.review.problem_info import ProblemInfo, problem_info
 from discover.review.scores import SetScores, from_baseline, from_evaluations, split_sets
 from discover.store import CandidateRow, EvaluationRow, RunRow, Store
@@ -145,7 +146,7 @@ def build_leaderboard(store: Store, name: str, runs: list[RunRow], *, split: str
     for run in runs:
         costs = llm_costs(store, run.id)
         for c in store.candidates(run.id):
-            if c.status == "evaluated" and c.valid:
+            if rankable(c):  # evaluated, valid, not suspicious (discover.review.best)
                 evals = evaluations[c.id] if evaluations is not None and c.id in evaluations else store.evaluations(c.id)
                 rows.append(_candidate_row(c, run, from_evaluations(evals, split, sets), costs))
     rows.sort(key=sort_key(info))
