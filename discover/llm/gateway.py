@@ -78,7 +78,11 @@ def _one_line(exc: BaseException) -> str:
 class Gateway:
     def __init__(self, call_log: CallLog | None = None, budget: Budget | None = None, concurrency: int = 4,
                  timeout_s: float = 120.0, max_retries: int = 4, api_base: str | None = None,
-                 backoff_s: float = 1.0, backoff_max_s: float = 30.0) -> None:
+                 backoff_s: float = 1.0, backoff_max_s: float = 30.0, continue_prefill: bool = False) -> None:
+        """`continue_prefill`: the server behind `api_base` continues a trailing assistant message when the request
+        says `continue_final_message` (vLLM; llama.cpp's server and Ollama continue it by themselves and ignore
+        the field). Without it a chat template closes the prefilled turn and a small model starts a new answer."""
+        self.continue_prefill = continue_prefill
         self.call_log = call_log if call_log is not None else MemoryCallLog()
         self.budget = budget or Budget()
         self.concurrency = concurrency
@@ -131,7 +135,7 @@ class Gateway:
         params: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
         if stop:
             params["stop"] = list(stop)
-        key = call_key(model, messages, params, sample_index)
+        key = call_key(model, messages, {**params, **self._server_prefill(model, messages)}, sample_index)
         cached = self._replay(model, key)
         if cached is not None:
             return cached
@@ -240,6 +244,8 @@ class Gateway:
         litellm = litellm_module()
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         extra: dict[str, Any] = self._key_for_keyless_server(model)
+        if self._server_prefill(model, messages):
+            extra["extra_body"] = self._server_prefill(model, messages)
         if handles_prefill(model):
             # In-process models sample with a seed from the cache key: another sample_index, another sample;
             # the same key, the same text, up to float rounding where prefix reuse or a batch shared with other
@@ -282,6 +288,13 @@ class Gateway:
                 delay = min(self.backoff_max_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
                 attempt += 1
                 await asyncio.sleep(delay)
+
+    def _server_prefill(self, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The request fields that make an OpenAI-compatible server continue a prefilled answer, or {}."""
+        if (self.continue_prefill and self.api_base and not handles_prefill(model) and messages
+                and messages[-1].get("role") == "assistant"):
+            return {"continue_final_message": True, "add_generation_prompt": False}
+        return {}
 
     def _key_for_keyless_server(self, model: str) -> dict[str, str]:
         # OpenAI-compatible servers (vLLM, llama.cpp) often need no key, but the openai client insists on one.
