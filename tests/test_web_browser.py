@@ -138,3 +138,21 @@ def test_error_detection_catches_a_broken_page(web, tmp_path):
     errors = asyncio.run(drive())
     assert any("Content Security Policy" in e for e in errors)  # the injected inline script is refused
     assert any("no_such_function_either" in e for e in errors)
+
+
+def test_axes_switch_and_the_configuration_folds(web, server, tmp_path):
+    async def drive():
+        async with Browser(tmp_path / "profile") as b:
+            await b.goto(server.url + f"#run={web.run_id}")
+            await b.wait_for("Chart.getChart('scatter') !== undefined")
+            await b.js("{ const s = document.getElementById('y-axis'); s.value = 'logarithmic'; s.dispatchEvent(new Event('change')); }")
+            assert await b.js("Chart.getChart('scatter').scales.y.type") == "logarithmic"
+            await b.js("{ const s = document.getElementById('x-axis'); s.value = 'calls'; s.dispatchEvent(new Event('change')); }")
+            xs = await b.js("Chart.getChart('scatter').data.datasets.filter(d => d.type === 'scatter')"
+                            ".flatMap(d => d.data.map(p => p.x)).sort()")
+            assert xs[:4] == [0, 1, 2, 3]  # paid calls made when each was proposed
+            assert await b.js("document.querySelector('#run-facts details').open") is False
+            assert "generations" in await b.js("document.querySelector('#run-facts details').textContent")
+            assert b.errors == []
+
+    asyncio.run(drive())

@@ -22,7 +22,8 @@
     'suspicious': '#db2777', 'cancelled': '#64748b', 'rejected': '#6b7280', 'duplicate': '#cbd5e1', 'pending': '#d4d4d8'
   };
   var LINE_COLORS = ['#0ea5e9', '#f97316', '#a855f7', '#14b8a6', '#e11d48', '#65a30d'];
-  var state = { runs: [], runId: null, view: null, version: null, selected: null, chart: null, xAxis: 'index',
+  var state = { runs: [], runId: null, view: null, version: null, selected: null, chart: null, xAxis: 'index', yScale: 'linear',
+                configOpen: false,
                 detailCache: {} };
 
   // -- small DOM helpers -------------------------------------------------------------------------------------
@@ -145,6 +146,11 @@
     var lo = ys.length ? Math.min.apply(null, ys) : 0, hi = ys.length ? Math.max.apply(null, ys) : 1;
     var pad = (hi - lo) * 0.06 || Math.abs(hi) * 0.06 || 1;
     var edge = minimize ? hi + pad : lo - pad;  // failed candidates: on the worse edge of the chart
+    if (state.yScale === 'logarithmic') {
+      var pos = ys.filter(function (y) { return y > 0; });
+      var plo = pos.length ? Math.min.apply(null, pos) : 1, phi = pos.length ? Math.max.apply(null, pos) : 1;
+      edge = minimize ? phi * 1.5 : plo / 1.5;  // a log axis has no zero: the edge is a factor away
+    }
     var groups = {};
     cands.forEach(function (c) {
       var failed = typeof c.train_score !== 'number';
@@ -184,7 +190,8 @@
         options: {
           animation: false, responsive: true, maintainAspectRatio: false,
           interaction: { mode: 'nearest', intersect: true },
-          scales: { x: { type: 'linear', ticks: { precision: 0 }, title: { display: true, text: xTitle } }, y: { title: { display: true, text: yTitle } } },
+          scales: { x: { type: 'linear', ticks: { precision: 0 }, title: { display: true, text: xTitle } },
+                    y: { type: state.yScale, title: { display: true, text: yTitle } } },
           plugins: {
             legend: { position: 'bottom', labels: { boxWidth: 12, usePointStyle: true } },
             tooltip: { callbacks: { label: function (ctx) {
@@ -205,6 +212,7 @@
       state.chart.data.datasets = chartData(v);
       state.chart.options.scales.x.title.text = xTitle;
       state.chart.options.scales.y.title.text = yTitle;
+      state.chart.options.scales.y.type = state.yScale;
       state.chart.update('none');
     }
   }
@@ -390,14 +398,17 @@
   function renderFacts(v) {
     var r = v.run, box = clear(document.getElementById('run-facts'));
     box.appendChild(el('h2', { text: 'LLM usage and configuration' }));
-    var rows = [['paid LLM calls', String(r.llm_calls)], ['cached answers', String(v.cached_calls)], ['failed calls', String(v.failed_calls)],
-                ['prompt tokens', r.prompt_tokens.toLocaleString()], ['completion tokens', r.completion_tokens.toLocaleString()],
-                ['cost', '$' + r.cost_usd.toFixed(4)]];
-    Object.keys(r.config || {}).forEach(function (k) {
+    box.appendChild(kv([['paid LLM calls', String(r.llm_calls)], ['cached answers', String(v.cached_calls)],
+                        ['failed calls', String(v.failed_calls)], ['prompt tokens', r.prompt_tokens.toLocaleString()],
+                        ['completion tokens', r.completion_tokens.toLocaleString()], ['cost', '$' + r.cost_usd.toFixed(4)]]));
+    var config = Object.keys(r.config || {}).map(function (k) {
       var val = r.config[k];
-      rows.push([k, typeof val === 'string' ? val : JSON.stringify(val)]);
+      return [k, typeof val === 'string' ? val : JSON.stringify(val)];
     });
-    box.appendChild(kv(rows));
+    var wasOpen = state.configOpen;
+    var part = section('Run configuration (' + config.length + ' settings)', kv(config), wasOpen);
+    part.addEventListener('toggle', function () { state.configOpen = part.open; });
+    box.appendChild(part);
   }
 
   // -- lifecycle -------------------------------------------------------------------------------------------------
@@ -435,6 +446,10 @@
     });
   }
   function start() {
+    document.getElementById('y-axis').addEventListener('change', function (e) {
+      state.yScale = e.target.value;
+      if (state.view) renderChart(state.view);
+    });
     document.getElementById('x-axis').addEventListener('change', function (e) {
       state.xAxis = e.target.value;
       if (state.view) renderChart(state.view);
