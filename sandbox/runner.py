@@ -41,7 +41,7 @@ PRINT_LIMIT = 16 << 20      # stdout + stderr bytes before the child is stopped 
 NPROC_LIMIT = 256
 FSIZE_LIMIT = 4 << 30       # per file; scratch tmpfs size and the memory cap are the real limits (a memfd is a file)
 CANDIDATE_FILE = "candidate.py"
-MEMORY_POLL_S = 0.05
+MEMORY_POLL_S = 0.1  # supervisor only (no memory cgroup): one /proc scan per poll
 
 
 # ----------------------------------------------------------------------------------------------- framing
@@ -384,6 +384,23 @@ class Server:
         self.scratch_root = scratch_root
         self.supervise_memory = supervise_memory
 
+    def _candidate_pids(self, pid: int) -> list[int]:
+        """The candidate's process tree: its uid (root), everything but us in our PID namespace (bwrap, docker), or
+        its process group (a plain process, where setsid escapes the count but not the timeout's sweep)."""
+        me = {os.getpid(), 1, os.getppid()}
+        if self.uid is not None or self.reap:
+            return _procs_of(self.uid, me)
+        out = [pid]
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != pid:
+                try:
+                    with open(f"/proc/{name}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[2]) == pid:
+                            out.append(int(name))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return out
+
     def _kill_leftovers(self, pgid: int) -> None:
         try:
             os.killpg(pgid, signal.SIGKILL)
@@ -455,8 +472,7 @@ class Server:
                 break
             if self.supervise_memory and now >= next_poll:
                 next_poll = now + MEMORY_POLL_S
-                pids = _procs_of(self.uid, {os.getpid(), 1, os.getppid()}) if self.uid is not None else [pid]
-                used = _tree_memory(pids)
+                used = _tree_memory(self._candidate_pids(pid))
                 peak = max(peak, used)
                 if used > memory:
                     verdict = ("memory", f"used {used >> 20} MB, over the memory limit of {memory >> 20} MB")

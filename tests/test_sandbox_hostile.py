@@ -351,3 +351,49 @@ def test_parallel_many(ev):
     rs = [r[0] for r in asyncio.run(many())]
     assert [r.status for r in rs] == ["ok"] * 6
     assert [r.score for r in rs] == [float(i) for i in range(6)]
+
+
+HOGS = {
+    "forked children": """import os, time
+def solve(x):
+    kids = []
+    for _ in range(6):
+        pid = os.fork()
+        if pid == 0:
+            b = bytearray(150 * 1024 * 1024)
+            for i in range(0, len(b), 4096):
+                b[i] = 1
+            time.sleep(30)
+            os._exit(0)
+        kids.append(pid)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    return 2 * x
+""",
+    "memfd": """import os, time
+def solve(x):
+    fd = os.memfd_create("hog")
+    chunk = b"x" * (1 << 20)
+    for _ in range(2000):
+        os.write(fd, chunk)
+    time.sleep(30)
+    return 2 * x
+""",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["process", "bwrap"])
+def test_memory_supervisor_without_a_cgroup(backend, request, monkeypatch):
+    """Where no memory cgroup can be made, the fork server's supervisor holds the cap for the whole tree."""
+    monkeypatch.setenv("DISCOVER_MEMORY_CAP", "supervisor")
+    box = open_backend(request, backend, workers=1)
+    evaluator = Evaluator(load_problem(str(TOY)), LocalExecutor(box))
+    try:
+        for name, code in HOGS.items():
+            r = run(evaluator, code, timeout_s=20)
+            assert r.status == "memory", (name, r)
+            assert "memory limit" in r.error, (name, r)
+        assert_healthy(evaluator)
+    finally:
+        evaluator.close()

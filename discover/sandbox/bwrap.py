@@ -62,7 +62,8 @@ def _mkdirs(args: list[str], made: set[str], target: Path) -> None:
         args += ["--perms", "0755", "--dir", s]
 
 
-SERVER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
+# CAP_SYS_PTRACE: the memory supervisor reads a candidate's /proc/PID/fd (memfd sizes); candidates lose every cap at setuid
+SERVER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN", "CAP_SYS_PTRACE")
 
 
 def bwrap_args(scratch_mb: int, uid: int, gpus=None) -> list[str]:
