@@ -36,9 +36,27 @@ def _module(src: str, name: str = "cand"):
     return mod
 
 
+class _BothHalves:
+    """evaluate(candidate, set, data_dir) through the problem's two halves, in-process and through the wire format
+    (the sandbox and the judge do the same across processes)."""
+
+    def __init__(self, mod):
+        self.mod = mod
+
+    def evaluate(self, candidate, instance_set, data_dir):
+        from discover import wire
+
+        public = wire.decode(wire.encode(self.mod.public(instance_set, data_dir)))
+        outputs = {iid: self.mod.run(candidate, data) for iid, data in public.items()}
+        return self.mod.score(instance_set, data_dir, wire.decode(wire.encode(outputs)))
+
+    def __getattr__(self, name):
+        return getattr(self.mod, name)
+
+
 @pytest.fixture(scope="module")
 def ev():
-    return _load(ROOT / "evaluate.py", "tsp_evaluate")
+    return _BothHalves(_load(ROOT / "evaluate.py", "tsp_evaluate"))
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +268,24 @@ def test_optima_not_loaded_at_import(monkeypatch):
     mod = _load(ROOT / "evaluate.py", "tsp_evaluate_fresh")
     assert not [f for f in opened if "optima" in f]
     assert not [k for k, v in vars(mod).items() if isinstance(v, dict) and "test20" in v]
+
+
+def test_the_judge_re_checks_every_tour(ev):
+    """score() accepts only a permutation of the nodes starting at node 0, measured with its own distances."""
+    xy = ev.public("train50", DATA)
+    iid = next(iter(xy))
+    n = len(xy[iid]["xy"])
+    for bad in ([0] * n, list(range(1, n)) + [0], list(range(n - 1)), [0] + [1.5] * (n - 1), np.zeros((n, 1), int)):
+        with pytest.raises(ev.InvalidSolution, match=iid):
+            ev.score("train50", DATA, {iid: bad})
+    ok = ev.score("train50", DATA, {iid: list(range(n))})["instances"][iid]
+    assert ok["score"] > 0 and ok["length"] > ok["optimal"]
+
+
+def test_public_data_holds_no_optimum(ev):
+    optima = json.loads((ROOT / "data" / "optima.json").read_text())
+    for s in ["train50", "test50", "tsplib"]:
+        pub = ev.public(s, DATA)
+        assert set(pub) == set(optima[s])
+        for data in pub.values():
+            assert set(data) == {"id", "xy", "metric"}
