@@ -261,3 +261,19 @@ def test_two_processes_opening_a_version_1_store_at_once_migrate_it_once(tmp_pat
     assert _version(tmp_path) == "2"
     columns = [r[1] for r in sqlite3.connect(tmp_path / "discover.db").execute("PRAGMA table_info(candidates)")]
     assert columns.count("meta") == 1
+
+
+def test_a_damaged_version_1_store_is_refused_before_it_is_migrated(tmp_path):
+    _v1_store(tmp_path)
+    conn = sqlite3.connect(tmp_path / "discover.db")
+    # An index that no longer matches its table: every row of evaluations is missing from it.
+    conn.execute("PRAGMA writable_schema = ON")
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'evaluations_candidate'").fetchone()[0]
+    conn.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'evaluations_candidate'",
+                 (conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'feedback_candidate'").fetchone()[0],))
+    conn.commit()
+    conn.close()
+    assert root
+    with pytest.raises(StoreError, match="is damaged"):
+        Store(tmp_path, create=False)
+    assert _version(tmp_path) == "1"

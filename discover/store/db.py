@@ -194,10 +194,11 @@ class Store:
                     conn.execute("PRAGMA synchronous=NORMAL")
                 except sqlite3.Error as exc:
                     raise self._error(exc, "opening") from exc
-                if self.schema_version < SCHEMA_VERSION:
-                    self.schema_version = self._migrate(conn)
             # Writers check in full at every open; a reader trusts a store unchanged since a full check passed.
+            # Before any migration: a damaged file is not written to.
             self.checked = integrity.check_once(conn, self.path, trust_unchanged=self.readonly)
+            if not self.readonly and self.schema_version < SCHEMA_VERSION:
+                self.schema_version = self._migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -217,7 +218,11 @@ class Store:
             raise self._error(exc, "opening") from exc
         if meta.get("app") != APP_ID:
             raise StoreError(f"{self.path} belongs to another application ({meta.get('app')!r})", path=str(self.path))
-        version = int(meta.get("schema_version", "0"))
+        try:
+            version = int(meta.get("schema_version", "0"))
+        except ValueError:
+            raise StoreError(f"{self.path}: schema version {meta.get('schema_version')!r} is not a number; the meta "
+                             "table is damaged", path=str(self.path)) from None
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema version {version}, newer than this discover ({SCHEMA_VERSION}); "
                              "upgrade discover", path=str(self.path))
