@@ -238,8 +238,8 @@
         c.parent_ids.length > 1 ? el('span', { cls: 'muted', text: ' × ' + c.parent_ids.slice(1).map(short).join(', ') }) : null);
       var li = el('li', null, label);
       var children = kids[c.id] || [];
-      if (children.length && depth < 200) {
-        var ul = el('ul');
+      if (children.length && depth < 5000) {
+        var ul = el('ul', depth >= 12 ? { cls: 'deep' } : null);  // long chains: indent a little, not off the screen
         children.forEach(function (k) { ul.appendChild(node(k, depth + 1)); });
         li.appendChild(ul);
       }
