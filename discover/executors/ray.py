@@ -197,7 +197,8 @@ class _SlotPool:
             await asyncio.sleep(0.01)  # only while every slot is busy or starting
 
     def release_when_done(self, slot: _Slot, ref: Any) -> None:
-        def done(_: Any) -> None:
+        def done(f: Any) -> None:
+            f.exception()  # retrieved: a lost slot's error is handled by the awaiting run
             with self._lock:
                 slot.busy -= 1
 
@@ -310,7 +311,7 @@ class RayExecutor:
             pool.release_when_done(slot, ref)
             guard, is_deadline = self._guard_s(job, deadline)
             try:
-                raw = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(ref.future())), guard)
+                raw = await asyncio.wait_for(asyncio.shield(_awaitable(ref)), guard)
             except asyncio.TimeoutError:
                 if is_deadline:
                     slot.handle.cancel.remote(ticket)
@@ -347,7 +348,7 @@ class RayExecutor:
                                                                       job.gpus or self.gpus or None)
         guard, is_deadline = self._guard_s(job, deadline)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(ref.future())), guard)
+            return await asyncio.wait_for(asyncio.shield(_awaitable(ref)), guard)
         except asyncio.TimeoutError:
             ray.cancel(ref, force=True)
             if is_deadline:
@@ -395,6 +396,13 @@ class RayExecutor:
             pool.kill()
         if self._owns_ray:
             self.ray.shutdown()
+
+
+def _awaitable(ref: Any) -> asyncio.Future:
+    """An asyncio future for a Ray result whose error is always retrieved (an abandoned wait would log it)."""
+    fut = asyncio.wrap_future(ref.future())
+    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return fut
 
 
 def _first_line(e: BaseException) -> str:
