@@ -5,7 +5,8 @@ even when its average is low. Parents are drawn from the front with weight = the
 specialists are explored in proportion to how much they cover.
 
 Only fully evaluated valid candidates compete (a screened-out one saw the minibatch alone). An example nobody gets
-any credit on carries no information and is not counted. The front is recomputed from the members (cheap at these
+any credit on carries no information and is not counted; a winner that another winner matches on every example
+and beats on one (strictly dominated) is dropped, as GEPA does. The front is recomputed from the members (cheap at these
 sizes), so a resumed run, whose members are re-added from the store, gets the same front; state() records it (with
 the wins) for review, and load() keeps it to report a front that changed between sessions."""
 
@@ -56,10 +57,16 @@ class ParetoArchive:
                 best[k] = pick(best[k], v) if k in best else v
         informative = {k for k, v in best.items() if not (maximize and v <= 0)}  # nobody gets credit: no signal
         counts: dict[str, int] = {}
+        winners = []
         for m in pool:
             n = sum(1 for k, v in m.instances.items() if k in informative and v == best[k])
             if n:
                 counts[m.id] = n
+                winners.append(m)
+        # a winner that another winner matches everywhere and beats somewhere adds nothing (GEPA prunes these too)
+        for m in winners:
+            if any(o is not m and _dominates(o, m, maximize) for o in winners):
+                del counts[m.id]
         return counts
 
     def front(self, eligible: Eligible | None = None) -> list[Member]:
@@ -91,6 +98,13 @@ class ParetoArchive:
 
     def load(self, state: dict[str, Any]) -> None:
         self.loaded_front = {str(k): int(v) for k, v in (state.get("front") or {}).items()}
+
+
+def _dominates(a: Member, b: Member, maximize: bool) -> bool:
+    """a is at least as good as b on every example b was scored on, and better on one."""
+    sign = 1 if maximize else -1
+    diffs = [sign * (a.instances.get(k, float("-inf") if maximize else float("inf")) - v) for k, v in b.instances.items()]
+    return all(d >= 0 for d in diffs) and any(d > 0 for d in diffs)
 
 
 def _maximizes(pool: list[Member]) -> bool:
