@@ -135,3 +135,22 @@ def test_report_page_inlines_everything_and_hashes_it(web):
     assert '<script src=' not in html and "<link rel=\"stylesheet\"" not in html
     csp = unescape(html.split('http-equiv="Content-Security-Policy" content="')[1].split('"')[0])
     assert csp.count("'sha256-") == 3 and "'unsafe-inline'" not in csp and "connect-src" not in csp
+
+
+def test_proposals_in_flight_and_a_prompt_without_a_recorded_call(tmp_path):
+    from discover.store import Store
+    from tests.test_web_helpers import add
+
+    web = build(tmp_path)
+    store = Store(web.runs_dir, create=False)
+    store.add_proposal(web.run_id, 7, operator="m2", parent_ids=[web.child], messages=[{"role": "user", "content": "go"}],
+                       prefix=None, sample_index=0, model="fake/web")
+    v = run_view(open_store(web.runs_dir), web.run_id)
+    assert [(p["idx"], p["operator"], p["status"], p["parent_ids"]) for p in v["in_flight"]] == [(7, "m2", "pending", [web.child])]
+    cid = add(store, web.run_id, gen=3, slot=0, op="m2", parents=[web.child], body="return 3 * x + 2", thought="",
+              train=2.0, key="never-recorded")
+    store.finish_proposal(web.run_id, 7, status="done", candidate_id=cid)
+    v = run_view(open_store(web.runs_dir), web.run_id)
+    assert v["in_flight"] == []
+    d = candidate_view(open_store(web.runs_dir), cid)
+    assert d["llm"]["from_proposal"] is True and d["llm"]["messages"] == [{"role": "user", "content": "go"}]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from discover.review.report import write_report
+from discover.store import Store
 from discover.web.data import open_store
 from discover.web.server import make_server
 from tests.test_web_helpers import Browser, add_live_candidate, build, chromium_path
@@ -76,6 +77,14 @@ def test_served_page_renders_tree_and_code_and_updates_live(web, server, shots, 
             assert await b.js("performance.getEntriesByType('navigation').length") == 1
             # the open candidate (its parent) now lists it as a child, also without a reload
             await b.wait_for(f"[...document.querySelectorAll('#detail a.cid')].some(a => a.dataset.id === '{new}')", 10)
+
+            # a proposal written before its LLM call shows as in flight
+            store = Store(web.runs_dir, create=False)
+            store.add_proposal(web.run_id, 9, operator="m1", parent_ids=[web.child], messages=[], prefix=None,
+                               sample_index=0, model="fake/web")
+            store.close()
+            text = await b.wait_for("document.getElementById('in-flight')?.textContent", 10)
+            assert text.startswith(f"In flight: #9 m1 from {web.child[:8]}: asking the model, ")
 
             await b.js(f"{node(web.cross)}.click()")
             await b.wait_for(f"document.querySelector('#detail h2 code')?.textContent === '{web.cross}'")

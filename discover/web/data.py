@@ -97,6 +97,7 @@ class RunIndex:
     candidates: list[CandidateRow]                  # in the order found
     evaluations: dict[str, list[EvaluationRow]]     # candidate id -> its rows, oldest first
     calls: list[Any]                                # llm_calls rows
+    proposals: list[Any]                            # ProposalRow: every LLM proposal, written before its call
 
     @cached_property
     def by_id(self) -> dict[str, CandidateRow]:
@@ -122,7 +123,8 @@ def run_index(store: Store, run_id: str, candidates: list[CandidateRow] | None =
     run = store.get_run(run_id)
     cands = sorted(candidates if candidates is not None else store.candidates(run.id), key=lambda c: (c.created_at, c.id))
     return RunIndex(run=run, info=problem_info(store, run), candidates=cands,
-                    evaluations={c.id: store.evaluations(c.id) for c in cands}, calls=list(store.llm_calls(run.id)))
+                    evaluations={c.id: store.evaluations(c.id) for c in cands}, calls=list(store.llm_calls(run.id)),
+                    proposals=store.proposals(run.id))
 
 
 def run_view(store: Store, run_id: str, idx: RunIndex | None = None) -> dict[str, Any]:
@@ -153,8 +155,9 @@ def run_view(store: Store, run_id: str, idx: RunIndex | None = None) -> dict[str
         "baselines": _baselines(info), "best_id": best.id if best else None, "candidates": rows,
         "cached_calls": sum(1 for r in idx.calls if r["cached"]), "failed_calls": sum(1 for r in idx.calls if r["error"]),
         "leaderboard": board.model_dump(),
+        "in_flight": in_flight(idx.proposals),
         # changes whenever something the page shows changes: the page re-renders only then
-        "version": hashlib.sha1(json.dumps([rows, ov.status, ov.llm_calls, len(idx.calls)], default=str).encode()).hexdigest()[:16],
+        "version": hashlib.sha1(json.dumps([rows, ov.status, ov.llm_calls, len(idx.calls), in_flight(idx.proposals)], default=str).encode()).hexdigest()[:16],
     }
 
 
@@ -201,11 +204,19 @@ def code_tokens(code: str, language: str) -> list[list[str]]:
     return out
 
 
+def in_flight(proposals: list[Any]) -> list[dict[str, Any]]:
+    """Proposals asked for and not yet a finished candidate (what the slots are doing, from the store)."""
+    return [{"idx": p.idx, "operator": p.operator, "parent_ids": p.parent_ids, "status": p.status, "model": p.model,
+             "created_at": p.created_at, "updated_at": p.updated_at}
+            for p in proposals if p.status in ("pending", "answered")]
+
+
 def fingerprint(store: Store, run: RunRow, candidates: list[CandidateRow]) -> str:
     """Cheap to compute, and changes when the run view would: a new or finished candidate, a paid call, the run's
     status. (Test scores arrive while the run finishes: its status changes after them.)"""
     calls = store.run_llm_totals(run.id)["calls"]
-    parts = [run.status, run.updated_at, calls, [(c.id, c.status, c.train_score, c.valid) for c in candidates]]
+    pending = [(p.idx, p.status) for p in store.proposals(run.id) if p.status in ("pending", "answered")]
+    parts = [run.status, run.updated_at, calls, pending, [(c.id, c.status, c.train_score, c.valid) for c in candidates]]
     return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()
 
 
@@ -236,12 +247,20 @@ def candidate_view(store: Store, cid: str, idx: RunIndex | None = None) -> dict[
         children = [x.id for x in store.candidates(run.id) if c.id in x.parent_ids]
         calls = [r for r in store.llm_calls(run.id) if r["key"] == c.llm_call_key] if c.llm_call_key else []
     test = from_evaluations(rows, "test", info.test_sets).mean if info.test_sets else None
+    llm = _llm_call(calls)
+    if llm is None and c.llm_call_key:  # no call recorded (it failed, or an older store): the proposal's prompt
+        props = idx.proposals if idx is not None else store.proposals(run.id)
+        p = next((p for p in props if p.candidate_id == c.id), None)
+        if p is not None:
+            llm = {"model": p.model, "role": "propose", "messages": p.messages, "response": None, "prompt_tokens": 0,
+                   "completion_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "cached": False, "error": None,
+                   "attempts": 0, "from_proposal": True}
     return {
         "schema": CANDIDATE_SCHEMA, "id": c.id, "run_id": run.id, "operator": c.operator, "generation": c.generation,
         "slot": c.slot, "status": c.status, "outcome": outcome(c, rows), "valid": bool(c.valid),
         "reject_reason": c.reject_reason, "train_score": c.train_score, "test_score": test, "thought": c.thought,
         "language": language, "text_label": info.target.text_label, "code": c.code,
         "code_tokens": code_tokens(c.code, language), "parents": parents, "children": children,
-        "feedback": store.feedback_for(c.id), "evaluations": evals, "llm": _llm_call(calls),
+        "feedback": store.feedback_for(c.id), "evaluations": evals, "llm": llm,
         "meta": _meta(c), "created_at": c.created_at,
     }

@@ -135,6 +135,14 @@
     var box = el('div', { cls: 'stats' });
     stats.forEach(function (s) { box.appendChild(el('div', { cls: 'stat' }, el('b', { text: s[1] }), el('span', { text: s[0] }))); });
     head.appendChild(box);
+    if (v.in_flight && v.in_flight.length) {
+      var now = Date.now() / 1000;
+      head.appendChild(el('p', { cls: 'in-flight', id: 'in-flight' }, el('b', { text: 'In flight: ' }), v.in_flight.map(function (p, i) {
+        return [i ? ' · ' : '', '#' + p.idx + ' ' + p.operator + (p.parent_ids.length ? ' from ' : ''),
+                p.parent_ids.map(function (id, j) { return [j ? ', ' : '', idLink(id)]; }),
+                ': ' + (p.status === 'pending' ? 'asking the model' : 'answered, evaluating') + ', ' + Math.max(0, Math.round(now - p.created_at)) + ' s'];
+      })));
+    }
   }
 
   // -- scatter --------------------------------------------------------------------------------------------------
