@@ -122,6 +122,9 @@ class Loop:
         if max_calls is not None:
             self.reserve_calls = min(max_calls // 2, self.reserve_calls)
         self._load()
+        from discover.engine.tuner import Tuner
+
+        self.tuner = Tuner(self)  # numeric tuning beside the proposals (config.tune_budget > 0)
 
     # -- state derived from the store ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -134,7 +137,7 @@ class Loop:
                 self.outcomes[c.id] = self.target.outcome_from_rows(self.store.evaluations(c.id, "train"))
                 self._add_to_archive(c, save=False)
             self._count(c)
-            if c.operator not in SEED_OPERATORS:
+            if c.operator not in (*SEED_OPERATORS, "tune"):  # tuned children live outside the proposal layout
                 self.done.add(self.layout.index(c.generation, c.slot))
         repaired = {c.parent_ids[0] for c in self.candidates.values() if c.operator == "repair" and c.parent_ids}
         self.repairs_due = [c.id for c in sorted(self.candidates.values(), key=lambda c: (c.generation, c.slot))
@@ -272,14 +275,18 @@ class Loop:
             await asyncio.gather(*(self._evaluate(cid) for cid in pending))
         crew = Crew()
         watchdog = asyncio.create_task(self._watchdog(crew)) if self.deadline is not None else None
+        self.tuner.resume()
         try:
             if self.config.schedule == "steady":
                 await self._steady(crew)
             else:
                 await self._generational(crew)
+            self._phase("waiting for tunings in flight" if self.tuner.tasks else "search done")
+            await self.tuner.drain()
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+            self.tuner.cancel()
         if self.stop_reason is None:
             self.stop_reason = f"all {self.config.generations} {self.step_word}s done"
         self._phase("search done")
@@ -291,6 +298,7 @@ class Loop:
         await asyncio.sleep(max(0.0, self.deadline - time.monotonic()))
         self._stop(f"wall-clock timeout of {self.config.timeout_s:g} s reached")
         crew.cancel_all()
+        self.tuner.cancel()
 
     async def _steady(self, crew: Crew) -> None:
         n = self.config.llm_concurrency
@@ -529,7 +537,7 @@ class Loop:
         gen_ok = self._eligible(row.generation)
         best_member = self.archive.best(gen_ok)
         best_outcome = self.outcomes.get(best_member.id) if best_member else None
-        key = None if row.operator in SEED_OPERATORS else self.layout.index(row.generation, row.slot)
+        key = None if row.operator in (*SEED_OPERATORS, "tune") else self.layout.index(row.generation, row.slot)
         self.stats.evaluating += 1
         self._phase(f"evaluating {cid}", key)
         try:
@@ -567,6 +575,7 @@ class Loop:
         row = self.candidates[cid] = self.store.get_candidate(cid)
         self._count(row)
         self._add_to_archive(row)
+        self.tuner.consider(row)
         if self._repairable(row):
             self.repairs_due.append(cid)
         if fatal:

@@ -24,6 +24,7 @@ class RunStats:
     duplicates: int = 0
     duplicate_retries: int = 0    # re-asks after an answer that repeated earlier content
     repairs: int = 0
+    tune_evaluations: int = 0     # evaluations spent by numeric tuning (no LLM)
     llm_calls: int = 0            # paid calls (every role)
     cached_calls: int = 0
     llm_errors: int = 0
