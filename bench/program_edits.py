@@ -189,8 +189,8 @@ def model_run(model: str, samples: int, max_tokens: int, dump: Path | None, form
         user = f"{TASK}\n\n{render_program(program)}\n{answer_format(program, kind)}"
         messages = [{"role": "system", "content": "You improve Python programs."}, {"role": "user", "content": user}]
         prefix, stop = "", None
-        if variant == "rewrite prefilled":
-            prefix = rewrite_prefix(program, "score")
+        if variant.startswith("rewrite prefilled"):
+            prefix = rewrite_prefix(program, "score", keep_signature=variant.endswith("signature"))
             messages.append({"role": "assistant", "content": prefix})
             stop = ["```"]
         applied, reasons, latencies = 0, collections.Counter(), []
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="also ask a real model, e.g. local/qwen2.5-coder-0.5b")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=400)
-    parser.add_argument("--formats", default="diff,rewrite,rewrite prefilled",
+    parser.add_argument("--formats", default="diff,rewrite,rewrite prefilled,rewrite prefilled with signature",
                         help="comma-separated answer formats to ask the model for")
     parser.add_argument("--dump", type=Path, default=None, help="append every model answer and its verdict here")
     args = parser.parse_args()

@@ -172,8 +172,12 @@ def test_answer_formats_name_this_program(single, multi):
     assert "<<<<<<< SEARCH main.py" in one and "may be left out" in one and "$" not in one
     assert "Write the file's path after SEARCH" in answer_format(multi, "diff")
     rewrite = answer_format(multi, "rewrite")
-    assert "Block: scale_body" in rewrite and "scale_body, scoring, 2" in rewrite
+    assert "(here scale_body)" in rewrite and "scale_body, scoring, 2" in rewrite and "$" not in rewrite
     assert rewrite_prefix(multi, "scoring") == "Block: scoring\n```python\n"
+    assert rewrite_prefix(multi, "scoring", keep_signature=True) == "Block: scoring\n```python\ndef score(a, b):\n"
+    documented = Program({"a.py": '# EVOLVE-BLOCK-START\ndef f(x):\n    """Doc."""\n    return x\n# EVOLVE-BLOCK-END\n'})
+    assert rewrite_prefix(documented, 0, keep_signature=True) == 'Block: 0\n```python\ndef f(x):\n    """Doc."""\n'
+    assert rewrite_prefix(multi, 2, keep_signature=True) == "Block: 2\n```python\n"  # not a function: no header
     assert "could not be applied" in edit_failed("edit 1: SEARCH text not found") and "$" not in edit_failed("x")
 
 
@@ -312,7 +316,7 @@ def test_overlapping_edits_are_refused(single):
 
 
 def test_edit_that_changes_nothing_is_refused(single):
-    with pytest.raises(EditError, match="change nothing"):
+    with pytest.raises(EditError, match="changes nothing: its code equals the current code"):
         apply_edits(single, diff("    d = a - b", "    d = a - b"))
 
 

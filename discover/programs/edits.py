@@ -101,7 +101,7 @@ def apply_edits(program: Program, answer: str, fmt: Literal["auto", "diff", "rew
         if text != program.files[path]:
             changed[path] = text
     if not changed:
-        raise EditError(["the edits change nothing (the REPLACE text equals the SEARCH text)"])
+        raise EditError(["the answer changes nothing: its code equals the current code"])
     try:
         result = program.replace_files(changed)
     except ProgramError as exc:  # unreachable while markers cannot be edited; kept as a guard

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import textwrap
 from pathlib import Path
 from string import Template
 from typing import Iterable, Literal
@@ -88,11 +90,32 @@ def answer_format(program: Program, kind: AnswerFormat = "diff") -> str:
     raise ValueError(f"unknown answer format {kind!r} (diff or rewrite)")
 
 
-def rewrite_prefix(program: Program, label: str | int) -> str:
+def rewrite_prefix(program: Program, label: str | int, keep_signature: bool = False) -> str:
     """A prefilled start for a block rewrite (completion-style, for small local models): the model writes the
-    body and closes the fence; stop generation at the closing fence."""
+    body and closes the fence; stop generation at the closing fence.
+
+    `keep_signature`: when the block starts with a function, the prefix also holds its `def` line(s) and
+    docstring, so the model writes only the function's body (the form that works best for the 0.5B model on
+    single functions, DESIGN.md)."""
     block = program.block(label)
-    return f"Block: {block.label}\n```{_language(block.file)}\n"
+    head = f"Block: {block.label}\n```{_language(block.file)}\n"
+    return head + (_signature_lines(block.text) if keep_signature and block.file.endswith(".py") else "")
+
+
+def _signature_lines(body: str) -> str:
+    """The block's leading lines up to the end of its first statement's `def` header and docstring."""
+    try:
+        tree = ast.parse(textwrap.dedent(body))
+    except SyntaxError:
+        return ""
+    first = tree.body[0] if tree.body else None
+    if not isinstance(first, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ""
+    end = first.body[0].lineno - 1  # the line before the first body statement
+    if ast.get_docstring(first) is not None and len(first.body) > 1:
+        end = first.body[0].end_lineno
+    lines = body.splitlines(keepends=True)
+    return "".join(lines[:end])
 
 
 def edit_failed(reason: str, kind: AnswerFormat = "diff") -> str:
