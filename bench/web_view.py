@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from discover.store import Store  # noqa: E402
-from tests.test_web_helpers import llm_call, result  # noqa: E402
-from tests.loop_helpers import LINEAR  # noqa: E402
+from discover.store import Store
+from tests.loop_helpers import LINEAR
+from tests.test_web_helpers import llm_call, result
 
 
 def build(root: Path, n: int) -> tuple[Path, str, str]:
@@ -62,9 +62,8 @@ def main() -> None:
         runs, rid, last = build(Path(tmp) / "runs", n)
         store = open_store(runs)
         size = len(json.dumps(run_view(store, rid), default=str))
-        from discover.web.server import make_server
-
         from discover.review.report import write_report
+        from discover.web.server import make_server
 
         report = write_report(store, rid, Path(tmp) / "report.html")
         srv = make_server(runs, port=0)

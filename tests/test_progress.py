@@ -12,7 +12,15 @@ import pytest
 from rich.console import Console
 
 from discover.events import EventBus, RunEvent
-from discover.progress import ProgressState, TerminalProgress, budget_line, candidate_line, eta_s, slot_lines, watch
+from discover.progress import (
+    ProgressState,
+    TerminalProgress,
+    budget_line,
+    candidate_line,
+    eta_s,
+    slot_lines,
+    watch,
+)
 
 HEADER = dict(problem="tsp", target="code", strategy="eoh", model="local/qwen2.5-coder-0.5b", sandbox="bwrap")
 BUDGET = dict(llm_calls=10, max_llm_calls=40, cost_usd=0.0, max_cost_usd=None, elapsed_s=100.0, timeout_s=None,

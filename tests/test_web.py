@@ -5,14 +5,14 @@ headers, the Host check, unknown paths, and a store opened read-only that a writ
 from __future__ import annotations
 
 import json
-from html import unescape
 import threading
 import urllib.error
 import urllib.request
+from html import unescape
 
 import pytest
 
-from discover.web.data import candidate_view, open_store, run_view, runs_view
+from discover.web.data import candidate_view, open_store, run_view
 from discover.web.page import render_page
 from discover.web.server import make_server
 from tests.test_web_helpers import XSS, add_live_candidate, build

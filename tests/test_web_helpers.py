@@ -108,13 +108,13 @@ def as_json(obj) -> dict:
 
 
 # -- a small DevTools-protocol client for Debian's chromium (aiohttp's websocket client; no browser download) --------
-import asyncio  # noqa: E402
-import base64  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
+import asyncio
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

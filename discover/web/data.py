@@ -13,12 +13,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from discover.errors import StoreError
 from discover.review.best import best_candidate, rankable
 from discover.review.leaderboard import build_leaderboard, group_runs
 from discover.review.problem_info import ProblemInfo, problem_info
 from discover.review.runs import overview, overviews
 from discover.review.scores import from_evaluations
-from discover.errors import StoreError
 from discover.store import CandidateRow, EvaluationRow, RunRow, Store
 
 RUNS_SCHEMA = "discover.web.runs/1"

@@ -24,7 +24,14 @@ from urllib.parse import unquote, urlsplit
 
 from discover.errors import DiscoverError, StoreError
 from discover.store import Store
-from discover.web.data import candidate_view, fingerprint, open_store, run_index, run_view, runs_view
+from discover.web.data import (
+    candidate_view,
+    fingerprint,
+    open_store,
+    run_index,
+    run_view,
+    runs_view,
+)
 from discover.web.page import HEADER_CSP, pygments_css, render_page
 
 STATIC_FILES = ("app.js", "app.css", "chart.umd.min.js", "chart.js.LICENSE.txt")
@@ -82,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "discover"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the terminal shows the URL, not every poll
 
     def _allowed_host(self) -> bool:
@@ -107,10 +114,10 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, data: Any, status: int = 200) -> None:
         self._send(status, json.dumps(data, default=str).encode(), "application/json; charset=utf-8")
 
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         if not self._allowed_host():
             self._send(HTTPStatus.MISDIRECTED_REQUEST, b"wrong host", "text/plain; charset=utf-8")
             return
