@@ -154,3 +154,27 @@ def test_proposals_in_flight_and_a_prompt_without_a_recorded_call(tmp_path):
     assert v["in_flight"] == []
     d = candidate_view(open_store(web.runs_dir), cid)
     assert d["llm"]["from_proposal"] is True and d["llm"]["messages"] == [{"role": "user", "content": "go"}]
+
+
+def test_discover_serve_command_prints_its_url_serves_and_stops_on_ctrl_c(web):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "from discover.cli import main; main()", "serve", "--port", "0",
+                             "--runs-dir", str(web.runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, COLUMNS="200"))
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", line).group(1)
+        assert f"runs in {web.runs_dir}" in line
+        status, _, body = get(url + "api/runs")
+        assert status == 200 and json.loads(body)["schema"] == "discover.web.runs/1"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) in (0, 130)
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
