@@ -36,6 +36,7 @@ from discover.store import CandidateRow, Store
 SLOT_STRIDE = 1000  # sample_index = generation * SLOT_STRIDE + slot: distinct cache keys for identical prompts
 DUPLICATE_STRIDE = 100_000_000  # sample-index offset of a re-ask after a duplicate answer
 SEED_OPERATORS = ("seed", "start")
+SEED_SLOT_BASE = 900  # further seeds: generation 0, slots 901.. (outside the proposal layout)
 REISSUE = ("pending", "answered", "failed")  # proposals without a candidate: asked again on resume
 
 
@@ -111,6 +112,7 @@ class Loop:
         self.candidates: dict[str, CandidateRow] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.feedback: dict[str, str] = {}
+        self._rendered: dict[str, str] = {}
         self.repairs_due: list[str] = []    # failed candidates waiting for their repair proposal
         self.done: set[int] = set()         # proposal indices with a candidate
         self.stored: dict[int, Any] = {}    # proposals persisted without a candidate (re-issued first)
@@ -198,7 +200,9 @@ class Loop:
 
     def _view(self, cid: str) -> CandidateView:
         c = self.candidates[cid]
-        return CandidateView(id=c.id, thought=c.thought, code=self.target.render(c.code), score=c.train_score,
+        if cid not in self._rendered:  # rendering parses the code: once per candidate, not once per prompt
+            self._rendered[cid] = self.target.render(c.code)
+        return CandidateView(id=c.id, thought=c.thought, code=self._rendered[cid], score=c.train_score,
                              generation=c.generation, feedback=self.feedback.get(c.id), outcome=self.outcomes.get(c.id))
 
     def _eligible(self, generation: int):
@@ -217,7 +221,9 @@ class Loop:
         return self.candidates[m.id] if m else None
 
     def seed_row(self) -> CandidateRow | None:
-        return next((c for c in self.candidates.values() if c.operator in SEED_OPERATORS), None)
+        """The first seed (slot 0): the reference every run reports against."""
+        seeds = [c for c in self.candidates.values() if c.operator in SEED_OPERATORS and c.generation == 0]
+        return min(seeds, key=lambda c: c.slot, default=None)
 
     # -- events -------------------------------------------------------------------------------------------------
     def _emit(self, kind: str, **data: Any) -> None:
@@ -494,7 +500,11 @@ class Loop:
             self.store.finish_proposal(self.run_id, idx, status="done", candidate_id=cid)
         self.done.add(idx)
         self.claimed.discard(idx)
-        self.candidates[cid] = self.store.get_candidate(cid)
+        # the row as stored, without reading it back (a lookup by id prefix scans the whole table)
+        self.candidates[cid] = CandidateRow(
+            id=cid, run_id=self.run_id, generation=gen, slot=slot, operator=operator, parent_ids=list(parent_ids),
+            thought=thought, code=content, code_hash=digest or self.target.fingerprint(content), llm_call_key=key,
+            status=status, reject_reason=reason, train_score=None, valid=False, created_at=time.time(), meta=keep)
         return cid
 
     def _finish_without_eval(self, cid: str, outcome: Outcome) -> None:
@@ -507,15 +517,23 @@ class Loop:
 
     # -- evaluation ---------------------------------------------------------------------------------------------
     async def _ensure_seed(self) -> None:
-        if self.seed_row() is not None:
-            return
-        seed = self.target.seed()
-        cid = self.store.add_candidate(run_id=self.run_id, generation=0, slot=0, operator=seed.operator, parent_ids=[],
-                                       thought=seed.thought, code=seed.content,
-                                       code_hash=self.target.fingerprint(seed.content), llm_call_key=None)
-        self.candidates[cid] = self.store.get_candidate(cid)
-        self._phase("evaluating the seed")
-        await self._evaluate(cid, deadline=None)  # always scored: every comparison starts from it
+        """Every seed the target has (a problem's seed.py, then its seeds/*.py priors) is scored before the search:
+        every comparison starts from them. The first sits at slot 0, the others at SEED_SLOT_BASE + i."""
+        seeds = self.target.seeds() if hasattr(self.target, "seeds") else [self.target.seed()]
+        have = {c.slot for c in self.candidates.values() if c.generation == 0 and c.operator in SEED_OPERATORS}
+        new = []
+        for i, seed in enumerate(seeds):
+            slot = 0 if i == 0 else SEED_SLOT_BASE + i
+            if slot in have:
+                continue
+            cid = self.store.add_candidate(run_id=self.run_id, generation=0, slot=slot, operator=seed.operator,
+                                           parent_ids=[], thought=seed.thought, code=seed.content,
+                                           code_hash=self.target.fingerprint(seed.content), llm_call_key=None)
+            self.candidates[cid] = self.store.get_candidate(cid)
+            new.append(cid)
+        if new:
+            self._phase("evaluating the seed" if len(new) == 1 else f"evaluating {len(new)} seeds")
+            await asyncio.gather(*(self._evaluate(cid, deadline=None) for cid in new))
 
     def _store_rows(self, cid: str, split: str, rows: list[tuple[str, Any]]) -> bool:
         """False (nothing stored) when the deadline cancelled part of it: the candidate stays pending, and a resume
@@ -572,7 +590,9 @@ class Loop:
         self.store.add_feedback(self.run_id, cid, text)
         self.feedback[cid] = text
         self.outcomes[cid] = outcome
-        row = self.candidates[cid] = self.store.get_candidate(cid)
+        row = self.candidates[cid] = row.model_copy(update=dict(
+            status="evaluated", train_score=outcome.score if outcome.valid else None, valid=valid,
+            reject_reason=verdict or fatal))
         self._count(row)
         self._add_to_archive(row)
         self.tuner.consider(row)

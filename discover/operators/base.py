@@ -3,6 +3,7 @@ returns, template rendering, and the blocks code operators build their prompts f
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import textwrap
@@ -63,7 +64,9 @@ class ProposeContext:
     run_id: str = ""
 
 
+@functools.lru_cache(maxsize=256)
 def template(name: str) -> Template:
+    """Read once per process: every proposal renders several (a re-read per render cost about 1 ms each)."""
     path = PROMPTS_DIR / name
     try:
         return Template(path.read_text())
