@@ -1,8 +1,7 @@
-"""Registration point for operators that need no LLM, e.g. numeric tuning of a valid parent's constants with
-discover.tuning_search.tune (CMA-ES over the literals discover.tuning.lift_constants finds).
+"""Where operators that need no LLM plug in. Such an operator's `propose(ctx)` returns a Proposal with `content`
+set (plus `thought` and `meta`); the loop records it as a candidate under the operator's name without an LLM call
+and evaluates it like any other (see `demos` in demos.py).
 
-How such an operator plugs in: its `propose(ctx)` returns a Proposal with `content` set (and `thought`, `meta`
-such as {"tuned": params}); the loop then records it as a candidate with that operator name without any LLM call
-and evaluates it like any other. Not registered yet: a tuning operator must score many variants, and running
-them inside `propose` would hold the proposal builder for the whole search; it should use the evaluator's idle
-capacity instead (see docs/architecture.md, "Operators")."""
+Numeric tuning of a candidate's constants (discover.tuning + discover.tuning_search) is not a proposal: it scores
+many variants, so it runs in discover/engine/tuner.py beside the proposals, on the evaluator's idle capacity, and
+stores the tuned child with operator "tune" and its parameters in meta (config `tune_budget`, `tune_top`)."""
