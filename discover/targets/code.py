@@ -69,6 +69,11 @@ class CodeTarget(DirectionMixin):
     def seed(self) -> Seed:
         return Seed(content=self.problem.seed_code, thought="the problem's seed heuristic", operator="seed")
 
+    def seeds(self) -> list[Seed]:
+        """seed.py, then the problem's documented priors in seeds/*.py."""
+        return [self.seed()] + [Seed(content=code, thought=f"the problem's prior heuristic {name!r} (seeds/{name}.py)",
+                                     operator="seed") for name, code in self.problem.extra_seeds]
+
     def parse(self, text: str, prefix: str = "") -> Parsed:
         entry = self.problem.spec.entry
         p = parse_response(text, entry.name, entry.signature, prefix=prefix)
