@@ -131,6 +131,26 @@ def test_same_scores_as_the_local_executor_and_spread_over_worker_nodes(cluster,
         local_tsp.close()
 
 
+@pytest.mark.slow
+def test_run_header_and_doctor_rows_describe_the_cluster(cluster, ray_toy):
+    import ray
+
+    from discover.executors.ray import cluster_summary
+    from discover.sandbox import isolation_note
+
+    c, _ = cluster
+    d = ray_toy.describe()
+    assert (d["executor"], d["nodes"], d["cpus"], d["gpus"], d["workers"]) == ("ray", 3, 2 * CPUS_PER_NODE, 0, 2)
+    assert d["sandbox"] == BACKEND and d["isolation_note"] == isolation_note(BACKEND)
+    rows = cluster_summary(c.address)
+    assert rows[0] == ("ray", f"cluster {c.address}", True,
+                       f"ray {ray.__version__}, 3 nodes alive (0 dead), {2 * CPUS_PER_NODE} CPUs, 0 GPUs")
+    nodes = rows[1:]
+    assert len(nodes) == 3 and all(usable and f"sandbox {BACKEND}" in detail for _, _, usable, detail in nodes)
+    assert sum(", head)" in name for _, name, _, _ in nodes) == 1
+    assert sorted(detail.split(",")[0] for _, _, _, detail in nodes) == ["0 CPUs"] + [f"{CPUS_PER_NODE} CPUs"] * 2
+
+
 HOSTILE = {
     "reads /etc/shadow and the problem's hidden data": f"""
 def solve(x):
@@ -331,6 +351,41 @@ def test_ctrl_c_stops_in_flight_evaluations_and_a_new_executor_resumes(cluster, 
         rows = store.evaluations(cid)
         assert len(rows) == 1 and rows[0].status == "ok" and rows[0].score == float(i), rows
     store.close()
+
+
+@pytest.mark.slow
+def test_resources_come_from_the_job_gpu_evaluations_go_to_the_gpu_node(cluster):
+    """Ray places by declared resources: a node declaring one GPU (none is needed to schedule) gets the
+    evaluations of a problem with gpus = 1; one needing more CPUs than any node has is refused readably."""
+    from discover.errors import SandboxError
+    from discover.executors.ray import RayExecutor
+
+    c, _ = cluster
+    gpu_node = c.add_node(num_cpus=1, num_gpus=1)
+    c.wait_for_nodes()
+    try:
+        problem = load_problem(str(TOY))
+        problem.spec.limits.gpus = 1
+        executor = Recording(RayExecutor(sandbox=BACKEND, workers=1, gpus=1))
+        ev = Evaluator(problem, executor)
+        try:
+            r = asyncio.run(ev.evaluate(toy_code(4), ["train"]))[0]
+        finally:
+            ev.close()
+        assert r.status == "ok" and r.score == 4.0, r
+        assert [raw.node for raw in executor.raws] == [gpu_node.node_id]
+    finally:
+        c.remove_node(gpu_node)
+
+    big = load_problem(str(TOY))
+    big.spec.limits.cpus = 64
+    ev = Evaluator(big, RayExecutor(sandbox=BACKEND, workers=1, start_timeout_s=3))
+    try:
+        with pytest.raises(SandboxError, match=r"no Ray evaluation slot came up within 3 s: does a node have the "
+                                               r"resources of one evaluation \(64 CPU, 0 GPU, 512 MB\)"):
+            asyncio.run(ev.evaluate(toy_code(0), ["train"]))
+    finally:
+        ev.close()
 
 
 @pytest.mark.slow

@@ -150,18 +150,23 @@ class _Slot:
         self.handle = handle
         self.busy = 0
         self.info: dict[str, Any] | None = None
+        self.last_error: str | None = None
         self._probe = None
+        self._next_probe = 0.0
         self.reprobe()
 
     def reprobe(self) -> None:
         self.info = None
+        self._next_probe = time.monotonic() + 1.0  # a slot that keeps failing is asked once a second, not spun on
         self._probe = self.handle.info.remote().future()  # answers once the actor is (re)started
 
     def ready(self) -> bool:
         if self._probe is None or not self._probe.done():
             return False
         if self._probe.exception() is not None:
-            self.reprobe()   # Ray restarts it (or it waits for room); ask again
+            self.last_error = _first_line(self._probe.exception())
+            if time.monotonic() >= self._next_probe:
+                self.reprobe()   # Ray restarts it (or it waits for room); ask again
             return False
         self.info = self._probe.result()
         return True
@@ -176,6 +181,7 @@ class _SlotPool:
 
     def __init__(self, actor_cls: Any, shape: tuple[float, int, int], n: int, sandbox: str, gpus: Any) -> None:
         cpus, gpu_count, memory_mb = shape
+        self.shape_text = f"{cpus:g} CPU, {gpu_count} GPU, {memory_mb} MB"
         opts = dict(num_cpus=cpus, num_gpus=gpu_count, memory=int(memory_mb) * MiB, max_restarts=-1,
                     max_task_retries=0, max_concurrency=2, scheduling_strategy="SPREAD")
         self.slots = [_Slot(actor_cls.options(**opts).remote(sandbox, gpu_count or gpus or None)) for _ in range(n)]
@@ -192,8 +198,10 @@ class _SlotPool:
                     pick.busy += 1
                     return pick
             if time.monotonic() - t0 > start_timeout_s:
-                raise _NoSlot(f"no Ray evaluation slot came up within {start_timeout_s:g} s (does the cluster have a "
-                              f"node with the resources one evaluation needs?)")
+                errors = sorted({s.last_error for s in self.slots if s.last_error})
+                raise _NoSlot(f"no Ray evaluation slot came up within {start_timeout_s:g} s: " + (
+                    f"{errors[0]}" if errors else "does a node have the resources of one evaluation "
+                    f"({self.shape_text})?"))
             await asyncio.sleep(0.01)  # only while every slot is busy or starting
 
     def release_when_done(self, slot: _Slot, ref: Any) -> None:
@@ -367,25 +375,31 @@ class RayExecutor:
 
     # -- reporting -----------------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
-        """Cluster size and the sandbox on the nodes (probed once, by a zero-CPU task on every alive node)."""
+        """Cluster size and the sandbox on the nodes that can run evaluations (probed once, by a zero-CPU task on
+        every alive node; the isolation note is the node's own)."""
         if self._described is None:
-            from discover.sandbox import isolation_note
-
             reports = [r for r in node_reports() if r["alive"]]
-            chosen = {}
+            chosen: dict[str, str] = {}
+            notes: dict[str, str] = {}
             for r in reports:
-                if "probe" in r:
-                    b, why = _sandbox_choice(self.sandbox, r["probe"]["backends"], self.gpus)
-                    chosen[r["node_id"]] = b or f"none ({why})"
-            backends = sorted(set(chosen.values()))
-            sandbox = backends[0] if len(backends) == 1 else ", ".join(backends) or "unknown"
+                if not (r["cpus"] or r["gpus"]):
+                    continue  # a head started with --num-cpus=0 runs no evaluation
+                if "probe" not in r:
+                    chosen[r["node_id"]] = f"unknown ({r.get('probe_error')})"
+                    continue
+                b, why = _sandbox_choice(self.sandbox, r["probe"]["backends"], self.gpus)
+                chosen[r["node_id"]] = b or f"none ({why})"
+                if b:
+                    notes[b] = r["probe"].get("notes", {}).get(b, "")
+            kinds = sorted(set(chosen.values()))
+            sandbox = ", ".join(kinds) or "unknown"
+            versions = sorted({r["probe"]["discover"] for r in reports if "probe" in r})
             self._described = {
                 "executor": "ray", "address": self.address or "local", "ray": self.ray.__version__,
                 "mode": self.mode, "workers": self.workers, "nodes": len(reports),
                 "cpus": sum(r["cpus"] for r in reports), "gpus": sum(r["gpus"] for r in reports),
-                "sandbox": sandbox,
-                "isolation_note": isolation_note(sandbox) if sandbox in ("bwrap", "docker", "process") else
-                f"nodes differ or lack a sandbox: {sandbox}"}
+                "sandbox": sandbox, "discover_on_nodes": versions,
+                "isolation_note": notes.get(sandbox) or f"nodes differ or lack a sandbox: {sandbox}"}
         return self._described
 
     def close(self) -> None:

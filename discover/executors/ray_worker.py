@@ -19,10 +19,12 @@ from discover.executors.base import CandidateRun, RawRun
 def node_report() -> dict[str, Any]:
     """This node as the doctor and the run header show it: which sandbox backends work here, and why not."""
     import discover
-    from discover.sandbox import available_backends
+    from discover.sandbox import available_backends, isolation_note
 
+    backends = available_backends()
     info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "discover": discover.__version__,
-                            "backends": available_backends()}
+                            "backends": backends,
+                            "notes": {b: isolation_note(b) for b, why in backends.items() if why is None}}
     try:
         import ray
 

@@ -1,0 +1,185 @@
+"""The local sandbox pool vs the Ray executor on this machine, and what the driver can absorb.
+
+    python bench/ray_bench.py [--workers 1 2 4] [--modes local actors tasks] [--rounds 3] [--json out.json]
+
+Per executor and worker count (Ray: a local single-node instance with 4 CPUs, slots/tasks warmed first):
+  latency     one evaluation at a time through executor.run (no judge): median ms; Ray's per-task overhead is
+              its latency minus the local pool's for the same candidate
+  throughput  N evaluations submitted at once through the Evaluator (payload from the judge, candidate side on
+              the executor, score from the judge): evaluations/s, median over rounds
+  candidates  toy: a trivial candidate on the 3-instance toy problem (the fixed cost of an evaluation);
+              tsp: the seed (nearest neighbour) on train50 (64 instances x 49 calls)
+Driver side (what bounds the whole thing however large the cluster): Store.add_evaluation and Judge.score/payload,
+median over repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+warnings.simplefilter("ignore")
+
+from discover.evaluation import Evaluator  # noqa: E402
+from discover.executors.base import CandidateRun  # noqa: E402
+from discover.executors.local import LocalExecutor  # noqa: E402
+from discover.problem import load_problem  # noqa: E402
+from discover.sandbox import available_backends, open_sandbox  # noqa: E402
+
+TOY = load_problem(str(ROOT / "tests" / "fixtures" / "problems" / "toy"))
+TSP = load_problem("tsp")
+CASES = {"toy": (TOY, "def solve(x):\n    return 2 * x\n", "train", 48),
+         "tsp": (TSP, TSP.seed_code, "train50", 12)}
+LATENCY_N = 15
+
+
+def open_executor(mode: str, workers: int, backend: str):
+    if mode == "local":
+        return LocalExecutor(open_sandbox(backend, workers=workers))
+    from discover.executors.ray import RayExecutor
+
+    return RayExecutor(sandbox=backend, workers=workers, mode=mode)
+
+
+async def together(ev: Evaluator, code: str, iset: str, n: int) -> list:
+    return await asyncio.gather(*(ev.evaluate(code, [iset]) for _ in range(n)))
+
+
+def measure(mode: str, workers: int, backend: str, rounds: int) -> dict:
+    ex = open_executor(mode, workers, backend)
+    out: dict = {}
+    loop = asyncio.new_event_loop()  # one loop, as in a run
+    try:
+        for case, (problem, code, iset, n) in CASES.items():
+            ev = Evaluator(problem, ex)
+            payload, _ = ev.judge.payload(iset)
+            job = ev._job(code, iset, payload)
+
+            # warm: every slot/worker started and used once
+            rs = loop.run_until_complete(together(ev, code, iset, 2 * workers))
+            assert all(r[0].status == "ok" for r in rs), rs
+
+            lat = []
+            for _ in range(LATENCY_N):
+                t = time.perf_counter()
+                raw = loop.run_until_complete(ex.run(job))
+                lat.append(time.perf_counter() - t)
+                assert raw.status == "ok", raw
+            thr = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                rs = loop.run_until_complete(together(ev, code, iset, n))
+                thr.append(n / (time.perf_counter() - t))
+                assert all(r[0].status == "ok" for r in rs), rs
+            ev.judge.close()
+            if mode != "local":  # free this shape's slots (the next case has another memory size)
+                for pool in ex._pools.values():
+                    pool.kill()
+                ex._pools.clear()
+            out[case] = {"latency_ms": 1000 * statistics.median(lat), "evals_per_s": statistics.median(thr)}
+    finally:
+        loop.close()
+        if mode == "local":
+            ex.close()
+    return out
+
+
+def driver_side(repeats: int = 200) -> dict:
+    """Store.add_evaluation (one committed row, WAL) and the judge's payload/score round trips."""
+    from discover.judge import Judge
+    from discover.sandbox.models import EvalResult
+    from discover.store import Store
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(Path(d))
+        run_id = store.create_run(problem="toy", problem_dir=str(TOY.root), kind="code", strategy="eoh",
+                                  model="none", sandbox="bench", config={})
+        cids = [store.add_candidate(run_id=run_id, generation=0, slot=i, operator="i1", parent_ids=[], thought="",
+                                    code="x", code_hash=str(i), llm_call_key=None) for i in range(repeats)]
+        result = EvalResult(status="ok", score=1.0, instances={f"i{k}": {"score": 1.0} for k in range(64)})
+        t_add = []
+        for cid in cids:
+            t = time.perf_counter()
+            store.add_evaluation(cid, "train", "train50", result)
+            t_add.append(time.perf_counter() - t)
+        store.close()
+    out["store_add_evaluation_ms"] = 1000 * statistics.median(t_add)
+
+    with warnings.catch_warnings():
+        box = open_sandbox("process", workers=1)
+    for case, (problem, code, iset, _) in CASES.items():
+        judge = Judge(problem.root, workers=1)
+        ev = Evaluator(problem, LocalExecutor(box), judge=judge)
+        payload, sent = judge.payload(iset)
+        raw = asyncio.run(ev.executor.run(ev._job(code, iset, payload)))
+        t_pay, t_score = [], []
+        for _ in range(30):
+            t = time.perf_counter()
+            judge.payload(iset)
+            t_pay.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            v = judge.score(iset, raw.output, sent)
+            t_score.append(time.perf_counter() - t)
+            assert v.status == "ok", v
+        judge.close()
+        out[f"{case}_judge_payload_ms"] = 1000 * statistics.median(t_pay)
+        out[f"{case}_judge_score_ms"] = 1000 * statistics.median(t_score)
+    box.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--modes", nargs="+", default=["local", "actors", "tasks"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sandbox", default="bwrap" if available_backends()["bwrap"] is None else "process")
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+
+    if any(m != "local" for m in a.modes):
+        import logging
+
+        import ray
+
+        ray.init(num_cpus=max(a.workers), include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)
+    rows = []
+    for w in a.workers:
+        for mode in a.modes:  # alternated per worker count: drift of a shared machine hits every mode alike
+            r = measure(mode, w, a.sandbox, a.rounds)
+            rows.append({"mode": mode, "workers": w, **r})
+            print(json.dumps(rows[-1]), flush=True)
+    drv = driver_side()
+    print(json.dumps(drv), flush=True)
+
+    print(f"\n{platform.node()} · {os.cpu_count()} cores · sandbox {a.sandbox} · load {os.getloadavg()[0]:.1f}")
+    print("| executor | workers | toy latency ms | toy evals/s | tsp latency ms | tsp evals/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['mode']} | {r['workers']} | {r['toy']['latency_ms']:.1f} | {r['toy']['evals_per_s']:.1f} | "
+              f"{r['tsp']['latency_ms']:.1f} | {r['tsp']['evals_per_s']:.1f} |")
+    local = {r["workers"]: r for r in rows if r["mode"] == "local"}
+    for r in rows:
+        if r["mode"] != "local" and r["workers"] in local:
+            over = r["toy"]["latency_ms"] - local[r["workers"]]["toy"]["latency_ms"]
+            print(f"ray {r['mode']} x{r['workers']}: per-task overhead {over:.1f} ms (toy latency minus local)")
+    print(json.dumps(drv, indent=1))
+    if a.json:
+        a.json.write_text(json.dumps({"rows": rows, "driver": drv}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
