@@ -186,11 +186,12 @@ def model_run(model: str, samples: int, max_tokens: int, dump: Path | None, form
     print("|---|---|---|---|")
     for variant in formats:
         kind = "diff" if variant == "diff" else "rewrite"
-        user = f"{TASK}\n\n{render_program(program)}\n{answer_format(program, kind)}"
+        shown = render_program(program, elide=["score"] if variant.endswith("elided") else ())
+        user = f"{TASK}\n\n{shown}\n{answer_format(program, kind)}"
         messages = [{"role": "system", "content": "You improve Python programs."}, {"role": "user", "content": user}]
         prefix, stop = "", None
         if variant.startswith("rewrite prefilled"):
-            prefix = rewrite_prefix(program, "score", keep_signature=variant.endswith("signature"))
+            prefix = rewrite_prefix(program, "score", keep_signature="signature" in variant)
             messages.append({"role": "assistant", "content": prefix})
             stop = ["```"]
         applied, reasons, latencies = 0, collections.Counter(), []
@@ -222,7 +223,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="also ask a real model, e.g. local/qwen2.5-coder-0.5b")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=400)
-    parser.add_argument("--formats", default="diff,rewrite,rewrite prefilled,rewrite prefilled with signature",
+    parser.add_argument("--formats", default="diff,rewrite,rewrite prefilled,rewrite prefilled signature,"
+                                "rewrite prefilled signature elided",
                         help="comma-separated answer formats to ask the model for")
     parser.add_argument("--dump", type=Path, default=None, help="append every model answer and its verdict here")
     args = parser.parse_args()

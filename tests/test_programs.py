@@ -447,3 +447,11 @@ def test_rewrite_headed_by_the_function_name_finds_its_block(multi):
     assert any("read as block scoring, which defines score" in n for n in result.notes)
     with pytest.raises(EditError, match="Solver is defined outside every EVOLVE block"):
         apply_edits(multi, "Block: Solver\n```python\nclass Solver:\n    pass\n```")
+
+
+def test_render_can_elide_a_block_body_for_a_rewrite_from_scratch(multi):
+    shown = render_program(multi, elide=["scoring"])
+    assert "# EVOLVE-BLOCK-START scoring\n# (block scoring: the code you write goes here)\n# EVOLVE-BLOCK-END" in shown
+    assert "d = a - b" not in shown and "total += scale(x)" in shown
+    assert "block 1 'scoring' in main.py: to be written by you" in shown
+    assert multi.files["main.py"] == MAIN

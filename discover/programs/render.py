@@ -59,17 +59,32 @@ def block_list(blocks: list[Block]) -> str:
     return "\n".join(f"- {b.describe()}" for b in blocks)
 
 
-def render_program(program: Program, line_numbers: bool = False, show: Iterable[str] | bool = ()) -> str:
+def render_program(program: Program, line_numbers: bool = False, show: Iterable[str] | bool = (),
+                   elide: Iterable[str | int] = ()) -> str:
     """Files with blocks in full (headed by their path), then the other files by name, or in full when listed in
-    `show` (or all of them when `show` is True). The code is verbatim, so SEARCH text can be copied from it."""
+    `show` (or all of them when `show` is True). The code is verbatim, so SEARCH text can be copied from it.
+
+    `elide` (block names or indices) replaces those blocks' bodies by one comment line: for a block rewrite
+    written from scratch, since a small model shown the current body mostly copies it (bench/program_edits.py).
+    Do not elide with the SEARCH/REPLACE format: the LLM must see what it searches."""
     with_blocks = program.files_with_blocks()
     files = program.files
+    hidden = [program.block(ref) for ref in elide]
+    for path in {b.file for b in hidden}:
+        lines = files[path].splitlines(keepends=True)
+        for b in sorted((b for b in hidden if b.file == path), key=lambda b: b.start, reverse=True):
+            lines[b.start:b.end - 1] = [f"{b.indent}# (block {b.label}: the code you write goes here)\n"]
+        files[path] = "".join(lines)
     shown = set(files) if show is True else set(show or ()) & set(files)
-    parts = [f"Editable blocks (change only the lines between their markers):\n{block_list(program.blocks())}\n"]
+    blocks = program.blocks() if not hidden else [b for b in program.blocks() if b not in hidden]
+    listing = block_list(blocks) + ("\n" if blocks and hidden else "") + "\n".join(
+        f"- block {b.index} '{b.label}' in {b.file}: to be written by you" for b in hidden)
+    parts = [f"Editable blocks (change only the lines between their markers):\n{listing}\n"]
     for path in files:
         if path in with_blocks or path in shown:
             readonly = "" if path in with_blocks else " (read-only: no EVOLVE block)"
-            parts.append(render_file(path, files[path], line_numbers).replace("\n", f"{readonly}\n", 1))
+            parts.append(render_file(path, files[path], line_numbers and not hidden).replace(
+                "\n", f"{readonly}\n", 1))
     others = [p for p in files if p not in with_blocks and p not in shown]
     if others:
         parts.append("Other files of the program (not shown, read-only): " + ", ".join(others) + "\n")
