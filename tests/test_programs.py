@@ -455,3 +455,8 @@ def test_render_can_elide_a_block_body_for_a_rewrite_from_scratch(multi):
     assert "d = a - b" not in shown and "total += scale(x)" in shown
     assert "block 1 'scoring' in main.py: to be written by you" in shown
     assert multi.files["main.py"] == MAIN
+
+
+def test_a_code_line_above_an_edit_is_not_taken_for_a_file_name(single):
+    answer = "I will change this:\nnp.argmin(scores)\n" + diff("    d = a - b", "    d = b - a")
+    assert "    d = b - a\n" in apply_edits(single, answer).program.files["main.py"]

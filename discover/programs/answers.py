@@ -1,7 +1,7 @@
 """Parse an LLM answer into edits: SEARCH/REPLACE blocks, or full rewrites of named blocks.
 
-Parsing never looks at the program's contents except to resolve a file name given loosely (a heading line above
-the edit, a bare file name); deciding where an edit applies is edits.py's job.
+Parsing does not look at the program: which file, block and lines an edit applies to is edits.py's job. Paths are
+only cleaned here (a file name in backticks, after "File:", or on its own line above the edit).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ OPEN = re.compile(r"^\s*<{5,9}\s*SEARCH\b[ \t:]*(?P<path>.*?)\s*$")
 DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 CLOSE = re.compile(r"^\s*>{5,9}\s*REPLACE\b.*$")
 FENCE = re.compile(r"^\s*(?P<ticks>`{3,})(?P<info>[^`]*)$")
-# "Block: scoring", "### Block 1", "**Block `scoring`**": a line that is only the word block and a label.
 # The prefix render_file(line_numbers=True) puts on each line; models copy it into SEARCH.
 LINE_NUMBER = re.compile(r"^ *\d+ \|(?: |$)")
 THOUGHT = re.compile(r"^\W*(?:thought|idea)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+# "Block: scoring", "### Block 1", "**Block `scoring`**": a line that is only the word block and a label.
 BLOCK_HEADER = re.compile(r"^[\W_]*block[\s:#=`'\"*]*(?P<label>[A-Za-z0-9_][\w.-]*)[\s:`'\"*.]*$", re.IGNORECASE)
 
 
@@ -29,6 +29,7 @@ class SearchReplace:
     path: str | None
     search: list[str]
     replace: list[str]
+    path_guessed: bool = False  # read from the line above the edit: ignored when it names no file
 
 
 @dataclass
@@ -127,7 +128,7 @@ def parse_diff(text: str) -> ParsedAnswer:
                 fail(f"missing >>>>>>> REPLACE (a new <<<<<<< SEARCH starts at answer line {i + 1})")
             count += 1
             path = _clean_path(opened["path"]) if opened["path"] else _heading_path(lines, i)
-            current = SearchReplace(count, i + 1, path, [], [])
+            current = SearchReplace(count, i + 1, path, [], [], path_guessed=not opened["path"])
             state = "search"
         elif closed:
             if state == "outside":

@@ -197,13 +197,19 @@ def _plan_search_replace(work: _Original, edit: SearchReplace, notes: list[str])
         raise _Refused("SEARCH is empty: copy the exact existing lines to change between SEARCH and =======")
     numbered = strip_line_numbers(edit.search, edit.replace)
     if numbered is not None:
-        edit = SearchReplace(edit.number, edit.line, edit.path, *numbered)
+        edit = SearchReplace(edit.number, edit.line, edit.path, *numbered, path_guessed=edit.path_guessed)
         notes.append(f"edit {edit.number}: the line numbers copied into it were removed")
     search, replace, after, before = _strip_marker_context(edit, notes)
     if not any(line.strip() for line in search):
         raise _Refused("SEARCH holds only marker lines: copy the lines inside the block that you want to change")
-    if edit.path is not None:
-        paths = [_resolve_path(work, edit.path)]
+    path = edit.path
+    if path is not None and edit.path_guessed:
+        try:
+            _resolve_path(work, path)
+        except _Refused:
+            path = None  # the line above the edit was not a file name after all
+    if path is not None:
+        paths = [_resolve_path(work, path)]
         if not work.blocks(paths[0]):
             raise _Refused(f"{paths[0]} has no EVOLVE block: only code between the markers may change")
     else:
