@@ -140,6 +140,75 @@ def driver_side(repeats: int = 200) -> dict:
     return out
 
 
+class InstantExecutor:
+    """Answers every run at once with a recorded output: what is left is the driver's own cost per evaluation
+    (payload, asyncio, the judge's scoring, the checks)."""
+
+    name = "instant"
+    capacity = 64
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    async def run(self, job, deadline=None):
+        return self.raw
+
+    def describe(self):
+        return {"executor": "instant"}
+
+    def close(self) -> None:
+        pass
+
+
+def driver_ceiling(rounds: int = 3) -> dict:
+    """Evaluations/s the driver absorbs when the cluster costs nothing: Evaluator over InstantExecutor, 64 at once
+    (the judge's two processes, as the Evaluator opens them for capacity >= 2)."""
+    out: dict = {}
+    with warnings.catch_warnings():
+        box = open_sandbox("process", workers=1)
+    for case, (problem, code, iset, _) in CASES.items():
+        real = Evaluator(problem, LocalExecutor(box))
+        payload, _ = real.judge.payload(iset)
+        raw = asyncio.run(real.executor.run(real._job(code, iset, payload)))
+        real.judge.close()
+        ev = Evaluator(problem, InstantExecutor(raw))
+        loop = asyncio.new_event_loop()
+        n = 400 if case == "toy" else 100
+        rates = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            rs = loop.run_until_complete(together(ev, code, iset, n))
+            rates.append(n / (time.perf_counter() - t))
+            assert all(r[0].status == "ok" for r in rs)
+        loop.close()
+        ev.judge.close()
+        out[f"{case}_driver_evals_per_s"] = statistics.median(rates)
+    box.close()
+    return out
+
+
+def ray_call_rate(n: int = 1000) -> float:
+    """Round trips/s of a no-op actor method, 1000 in flight: Ray's own cost on the driver per evaluation."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Noop:
+        def ping(self, x):
+            return x
+
+    a = Noop.remote()
+    ray.get(a.ping.remote(0))
+
+    async def many() -> None:
+        await asyncio.gather(*(a.ping.remote(i) for i in range(n)))
+
+    t = time.perf_counter()
+    asyncio.run(many())
+    rate = n / (time.perf_counter() - t)
+    ray.kill(a)
+    return rate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -147,14 +216,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sandbox", default="bwrap" if available_backends()["bwrap"] is None else "process")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--driver-only", action="store_true", help="only the driver-side costs")
     a = ap.parse_args()
+    if a.driver_only:
+        a.workers, a.modes = [], ["actors"]
 
     if any(m != "local" for m in a.modes):
         import logging
 
         import ray
 
-        ray.init(num_cpus=max(a.workers), include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=max(a.workers or [1]), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)
     rows = []
     for w in a.workers:
@@ -162,7 +234,9 @@ def main() -> None:
             r = measure(mode, w, a.sandbox, a.rounds)
             rows.append({"mode": mode, "workers": w, **r})
             print(json.dumps(rows[-1]), flush=True)
-    drv = driver_side()
+    drv = {**driver_side(), **driver_ceiling()}
+    if any(m != "local" for m in a.modes):
+        drv["ray_noop_actor_calls_per_s"] = ray_call_rate()
     print(json.dumps(drv), flush=True)
 
     print(f"\n{platform.node()} · {os.cpu_count()} cores · sandbox {a.sandbox} · load {os.getloadavg()[0]:.1f}")
