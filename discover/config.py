@@ -60,7 +60,8 @@ class RunConfig(BaseModel):
     archive: str = "ranked"              # a name in discover.archives.ARCHIVES
     schedule: Literal["steady", "generational"] = "steady"
     repair: bool = True                  # a failing candidate gets one LLM repair attempt (a proposal of its own)
-    tune_budget: int = Field(0, ge=0)    # evaluations per numeric tuning of a top candidate's constants (0: off)
+    tune_budget: int | None = Field(None, ge=0)  # evaluations per numeric tuning of a top candidate's constants
+    #                                              (0: off; None: the problem's [search] tune_budget, default 0)
     tune_top: int = Field(3, ge=0)       # candidates in the archive's top this many are tuned
     duplicate_retries: int = Field(1, ge=0, le=9)  # re-ask when the answer repeats earlier content (as EoH does)
     seed: int = 0

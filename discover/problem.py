@@ -39,6 +39,12 @@ class SandboxFiles(BaseModel):
     files: list[str] = Field(default_factory=list)  # candidate-side modules besides evaluate.py
 
 
+class SearchDefaults(BaseModel):
+    """What suits this problem's search, unless a run config says otherwise."""
+
+    tune_budget: int = Field(0, ge=0)  # evaluations per numeric tuning of a top candidate (cheap evaluations: ~40)
+
+
 class Splits(BaseModel):
     train: list[str] = Field(min_length=1)
     test: list[str] = Field(default_factory=list)
@@ -52,6 +58,7 @@ class ProblemSpec(BaseModel):
     score: Score
     limits: Limits = Limits()
     sandbox: SandboxFiles = SandboxFiles()
+    search: SearchDefaults = SearchDefaults()
     splits: Splits
     baselines: dict[str, dict[str, float]] = Field(default_factory=dict)
 

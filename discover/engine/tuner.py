@@ -24,7 +24,11 @@ class Tuner:
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         cfg = loop.config
-        self.budget = int(getattr(cfg, "tune_budget", 0) or 0)
+        budget = getattr(cfg, "tune_budget", None)
+        if budget is None:  # the problem's own default ([search] tune_budget in problem.toml)
+            problem = getattr(loop.target, "problem", None)
+            budget = problem.spec.search.tune_budget if problem is not None else 0
+        self.budget = int(budget or 0)
         self.top = int(getattr(cfg, "tune_top", 3) or 0)
         self.enabled = self.budget > 0 and self.top > 0 and loop.target.kind == "code" \
             and hasattr(loop.target, "evaluator")
