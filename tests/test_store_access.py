@@ -312,3 +312,29 @@ def test_a_write_lock_held_past_the_busy_timeout_is_one_line(tmp_path):
         holder.wait()
     store.set_run_status(run_id, "stopped")  # the lock is gone: writes work again
     assert store.get_run(run_id).status == "stopped"
+
+
+def test_a_second_open_in_one_process_keeps_the_first_connections_locks(tmp_path):
+    """POSIX locks belong to the process: opening and closing the database file by another descriptor (e.g. to
+    look at it) drops every SQLite lock this process holds on it. Another process closing its connection would then
+    believe it was the last one and delete the log under the live writer, losing its writes."""
+    writer = Store(tmp_path)
+    run_id = _run(writer)
+    Store(tmp_path, create=False)  # a second store in the same process, as the loop's helpers do
+    Store(tmp_path, readonly=True)
+    reader = _python("""
+        import sqlite3, sys
+        conn = sqlite3.connect(sys.argv[1])
+        print(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        conn.close()
+    """, tmp_path / "discover.db")
+    out, err = reader.communicate(timeout=60)
+    assert out.split() == ["1"], err
+    assert (tmp_path / "discover.db-wal").exists()  # the other process knew this one was still connected
+    writer.set_run_status(run_id, "stopped")
+    later = _python("""
+        import sqlite3, sys
+        print(sqlite3.connect(sys.argv[1]).execute("SELECT status FROM runs").fetchone()[0])
+    """, tmp_path / "discover.db")
+    out, err = later.communicate(timeout=60)
+    assert out.split() == ["stopped"], err

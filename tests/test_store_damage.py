@@ -190,7 +190,10 @@ def test_readers_skip_the_full_check_only_while_the_files_are_unchanged(tmp_path
     writer = Store(tmp_path, create=False)
     assert writer.checked  # writers always check
     writer.set_run_status(writer.list_runs()[0].id, "stopped")
-    assert Store(tmp_path, readonly=True).checked  # a commit since: checked again
+    reader = Store(tmp_path, readonly=True)
+    assert reader.checked  # a commit since: checked again
+    reader.close()
+    writer.close()
     _stale_index(tmp_path, cids)
     with pytest.raises(StoreError, match="damaged: index evaluations_once"):
         Store(tmp_path, readonly=True)

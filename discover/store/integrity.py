@@ -54,8 +54,8 @@ def check(conn: sqlite3.Connection, path: Path, *, full: bool = True) -> None:
 
 def check_once(conn: sqlite3.Connection, path: Path, *, trust_unchanged: bool) -> bool:
     """The full check, skipped (returning False) when trust_unchanged and the database and its log are
-    byte-for-byte where the last passing check left them (same inode, size, mtime, SQLite change counters and log
-    header). Records a passing check where the folder is writable."""
+    where the last passing check left them (same inode, size and mtime of the database and its log). Records a
+    passing check where the folder is writable."""
     state = file_state(path)
     marker = Path(f"{path}{VERIFIED_SUFFIX}")
     if trust_unchanged and state is not None:
@@ -77,20 +77,16 @@ def check_once(conn: sqlite3.Connection, path: Path, *, trust_unchanged: bool) -
 
 
 def file_state(path: Path) -> dict | None:
-    """What changes whenever SQLite commits: the files' identity, size and mtime, the database header's change
-    counters and the log header's checkpoint sequence and salts (new at every log reset)."""
+    """What changes whenever SQLite writes: the database's and its log's identity, size and mtime. Only stat():
+    opening and closing the files here would drop this process's SQLite locks on them (POSIX locks belong to the
+    process, not the descriptor) and let another process delete the log under a live connection."""
     try:
-        st = os.stat(path)
-        with open(path, "rb") as f:
-            header = f.read(100)
-        state = {"ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                 "counters": (header[24:28] + header[92:96]).hex()}
-        wal = Path(f"{path}-wal")
-        if wal.exists():
-            wst = wal.stat()
-            with open(wal, "rb") as f:
-                state["wal"] = {"ino": wst.st_ino, "size": wst.st_size, "mtime_ns": wst.st_mtime_ns,
-                                "header": f.read(32).hex()}
+        state: dict = {}
+        for name, p in (("db", path), ("wal", Path(f"{path}-wal"))):
+            if name == "wal" and not p.exists():
+                continue
+            st = os.stat(p)
+            state[name] = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
         return state
     except OSError:
         return None

@@ -68,11 +68,17 @@ def recover(runs_dir: Path | str) -> Recovery:
             return Recovery(path, "none")
         damaged = integrity.damaged_objects(conn, problems)
         _refuse_if_running(conn, path)
-        try:
-            backup = _backup(path)
-        except OSError as exc:
-            raise StoreError(f"cannot keep a copy of the damaged {path} beside it ({exc.strerror}); recover a "
-                             "writable copy of the folder instead", path=str(path)) from exc
+    finally:
+        conn.close()
+    # Copied with no connection open: closing another descriptor of the file would drop this process's SQLite locks.
+    try:
+        backup = _backup(path)
+    except OSError as exc:
+        raise StoreError(f"cannot keep a copy of the damaged {path} beside it ({exc.strerror}); recover a "
+                         "writable copy of the folder instead", path=str(path)) from exc
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.text_factory = lambda b: b.decode("utf-8", "replace")
+    try:
         if damaged and all(kind == "index" for kind in damaged.values()):
             try:
                 conn.execute("REINDEX")
@@ -80,9 +86,11 @@ def recover(runs_dir: Path | str) -> Recovery:
                     return Recovery(path, "reindexed", backup, damaged)
             except (sqlite3.DatabaseError, StoreError):
                 pass  # the tables are damaged too after all: salvage
-        return _salvage(conn, path, backup, damaged)
+        report, fresh_dir = _salvage(conn, path, backup, damaged)
     finally:
         conn.close()
+    _replace(path, fresh_dir)  # with the damaged file's connection closed
+    return report
 
 
 def _refuse_if_running(conn: sqlite3.Connection, path: Path) -> None:
@@ -106,7 +114,9 @@ def _backup(path: Path) -> Path:
     return backup
 
 
-def _salvage(src: sqlite3.Connection, path: Path, backup: Path, damaged: dict[str, str]) -> Recovery:
+def _salvage(src: sqlite3.Connection, path: Path, backup: Path, damaged: dict[str, str]) -> tuple[Recovery, Path]:
+    """Copy what is readable into a fresh store beside the damaged one; returns the report and the fresh store's
+    folder."""
     fresh_dir = path.with_name(f"{path.name}.recovering")
     shutil.rmtree(fresh_dir, ignore_errors=True)
     fresh = Store(fresh_dir)  # the current schema, 0600/0700 like any store
@@ -131,11 +141,14 @@ def _salvage(src: sqlite3.Connection, path: Path, backup: Path, damaged: dict[st
     for table, n in report.dropped.items():
         report.copied[table] -= n
     fresh.close()
+    return report, fresh_dir
+
+
+def _replace(path: Path, fresh_dir: Path) -> None:
     for suffix in ("-wal", "-shm"):  # the old log belongs to the old file: never pair it with the new one
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     os.replace(fresh_dir / DB_FILENAME, path)
     shutil.rmtree(fresh_dir, ignore_errors=True)
-    return report
 
 
 def _copy_table(src: sqlite3.Connection, out: sqlite3.Connection, table: str, columns: list[str]) -> tuple[int, int]:
