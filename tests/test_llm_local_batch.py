@@ -2,7 +2,7 @@
 it keeps, when it copies another slot's prefix) and how many threads the free cores allow."""
 
 from discover.llm.free_cores import FreeCores
-from discover.llm.local_batch import MIN_COPY_GAIN, place
+from discover.llm.local_batch import MIN_COPY_GAIN, place, worth_waiting
 
 SYSTEM = list(range(100, 400))  # a shared system + task prefix, 300 tokens
 
@@ -107,3 +107,14 @@ def test_an_unreadable_proc_stat_means_all_cores(tmp_path, monkeypatch):
     monkeypatch.delenv("DISCOVER_LOCAL_THREADS", raising=False)
     picker = FreeCores(cores=[0, 1, 2], stat_path=str(tmp_path / "missing"))
     assert picker.threads() == 3
+
+
+def test_a_prompt_waits_for_a_shared_prefix_another_slot_is_still_processing():
+    other = SYSTEM + [1, 2, 3]
+    half_done = other[:100]  # slot 0 has processed 100 of its prompt so far
+    mine = SYSTEM + [4, 4]
+    assert worth_waiting([half_done, []], [other, []], mine, have=0)
+    # ... and goes ahead once they are in the cache (place() then copies them) or when the gain is too small.
+    assert not worth_waiting([other, []], [other, []], mine, have=0)
+    assert not worth_waiting([half_done, []], [other, []], mine, have=300 - MIN_COPY_GAIN + 1)
+    assert not worth_waiting([[], []], [[], [7, 7, 7]], mine, have=0)

@@ -160,3 +160,15 @@ def test_a_timed_out_call_is_refused_before_it_starts_or_stops_and_nothing_hangs
         gone = threading.Event()
         gone.set()
         local.generate(MODEL, long, max_tokens=4, cancelled=gone)
+
+
+def test_prompts_queued_together_process_their_shared_prefix_once(engine):
+    context = "Fruits: apple, pear, plum, cherry, mango, kiwi, lime, fig. " * 20
+    a = _tokens(context + "Name one of the fruits.")
+    b = _tokens(context + "Name two of the fruits.")
+    copied = engine.stats["copied_tokens"]
+    ga, gb = (f.result(timeout=600) for f in engine.submit_many([_request(a, max_tokens=4),
+                                                                  _request(b, max_tokens=4)]))
+    assert ga.reused_tokens == 0 and gb.reused_tokens > 200  # b waited for a's prefix, then copied it
+    assert engine.stats["copied_tokens"] - copied == gb.reused_tokens
+    assert ga.text.strip() and gb.text.strip()

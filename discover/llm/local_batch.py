@@ -111,6 +111,19 @@ def place(kvs: list[list[int]], free: list[int], tokens: list[int], used_at: lis
     return Placement(slot, own[slot], own[slot], None)
 
 
+def worth_waiting(kvs: list[list[int]], planned: list[list[int]], tokens: list[int], have: int) -> bool:
+    """Whether a slot is still processing a prompt (`planned`: what it holds plus what it has yet to decode) that
+    shares at least MIN_COPY_GAIN more tokens with `tokens` than the `have` a slot could start with now: then the
+    request waits until they are in the cache and copies them instead of processing them a second time (prompts
+    that arrive together, e.g. a run's first ones, share the system message and the task)."""
+    longest = max(0, len(tokens) - 2)
+    for kv, plan in zip(kvs, planned):
+        shared = min(common_prefix_len(plan, tokens), longest)
+        if shared > len(kv) and shared >= have + MIN_COPY_GAIN:
+            return True
+    return False
+
+
 def supported() -> str | None:
     """None when the installed cyllama has what batching needs, else what is missing."""
     try:
@@ -274,22 +287,24 @@ class BatchEngine:
         return sum(len(s.kv) + len(s.pending) + (s.req.max_tokens - s.n_out if s.req else 0) for s in self.slots)
 
     def _admit(self) -> None:
-        while self._queue:
+        for req in list(self._queue):
             free = [s for s in self.slots if s.req is None]
             if not free:
                 return
-            req = self._queue[0]
-            slot, keep = self._place(req, free)
+            kvs = [s.kv for s in self.slots]
+            plan = place(kvs, [s.seq for s in free], req.tokens, [s.used_at for s in self.slots])
+            if worth_waiting(kvs, [s.kv + s.pending for s in self.slots], req.tokens, plan.keep):
+                continue  # its prefix is being processed for another request: copy it when it is in the cache
+            slot, keep = self._place(req, free, plan)
             if slot is None:
                 return  # not enough KV cells until a running request finishes
-            self._queue.pop(0)
+            self._queue.remove(req)
             self._start(slot, req, keep)
             self.stats["most_active"] = max(self.stats["most_active"], len(self._active()))
 
-    def _place(self, req: Request, free: list[_Slot]) -> tuple[_Slot | None, int]:
-        """The free slot to use and how many of its tokens to keep, after copying a longer prefix held by
-        another slot into it and evicting idle slots' caches where the cells are needed."""
-        plan = place([s.kv for s in self.slots], [s.seq for s in free], req.tokens, [s.used_at for s in self.slots])
+    def _place(self, req: Request, free: list[_Slot], plan: Placement) -> tuple[_Slot | None, int]:
+        """Apply `plan`: the free slot to use and how many of its tokens to keep, after copying a longer prefix
+        held by another slot into it and evicting idle slots' caches where the cells are needed."""
         slot, keep = self.slots[plan.slot], plan.keep
         if plan.copy_from is not None:
             self.ctx.memory_seq_rm(slot.seq, -1, -1)
