@@ -152,17 +152,27 @@ def test_budgets_stop_cleanly(tmp_path, flags, reason, paid):
 def test_wall_clock_timeout_is_a_hard_bound(tmp_path):
     import time
 
+    import asyncio
+
+    from discover.engine import run_sync
+    from discover.llm import Gateway
+    from tests.loop_helpers import InProcessEvaluator
+
+    # litellm's import and first call take seconds on a busy machine: not part of what is measured here
+    fake.script("warm", ["ok"])
+    asyncio.run(Gateway().complete(model="fake/warm", messages=[{"role": "user", "content": "hi"}]))
     fake.script("coder", cycling(GOOD), delay_s=0.4)
     t0 = time.monotonic()
-    s = evolve(cfg(generations=50, population=4, timeout_s=4, llm_concurrency=2), runs_dir=tmp_path)
+    s = run_sync(cfg(generations=50, population=4, timeout_s=3, llm_concurrency=2), runs_dir=tmp_path,
+                 evaluator=InProcessEvaluator())
     took = time.monotonic() - t0
-    assert "wall-clock timeout of 4 s" in s.stop_reason
-    assert 1 <= s.stats.llm_calls < 2 * 4 / 0.4 + 1
-    # the search stopped at its deadline: what was in flight was cancelled, not waited for (setup and the
-    # held-out scoring of a few candidates come on top)
-    assert took < 4 + 8
+    assert "wall-clock timeout of 3 s" in s.stop_reason
+    assert 1 <= s.stats.llm_calls < 2 * 3 / 0.4 + 1
+    # the search stopped at its deadline: the calls in flight were cancelled, not waited for; their prompts stay
+    # pending in the store for a resume
+    assert took < 3 + 5
     store = Store(tmp_path)
-    assert all(c.status != "evaluated" or store.evaluations(c.id, "train") for c in store.candidates(s.run_id))
+    assert store.proposals(s.run_id, status="pending")
 
 
 def test_generational_schedule_makes_prompts_reproducible(tmp_path):

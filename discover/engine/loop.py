@@ -37,7 +37,8 @@ SLOT_STRIDE = 1000  # sample_index = generation * SLOT_STRIDE + slot: distinct c
 DUPLICATE_STRIDE = 100_000_000  # sample-index offset of a re-ask after a duplicate answer
 SEED_OPERATORS = ("seed", "start")
 SEED_SLOT_BASE = 900  # further seeds: generation 0, slots 901.. (outside the proposal layout)
-REISSUE = ("pending", "answered", "failed")  # proposals without a candidate: asked again on resume
+REISSUE = ("pending", "answered", "failed")
+LOOKAHEAD = 2  # steady schedule: prompts built ahead, waiting for an LLM slot  # proposals without a candidate: asked again on resume
 
 
 @dataclass(frozen=True)
@@ -309,8 +310,10 @@ class Loop:
     async def _steady(self, crew: Crew) -> None:
         n = self.config.llm_concurrency
         # Answers wait for the evaluator at most this deep, so proposals are not built from a stale archive.
-        self._eval_room = asyncio.Semaphore(max(1, getattr(self.target, "capacity", 1)) + n)
-        for _ in range(n):
+        self._eval_room = asyncio.Semaphore(max(1, getattr(self.target, "capacity", 1)) + n + LOOKAHEAD)
+        # LOOKAHEAD more workers than LLM slots: their prompts are built and wait at the gateway's limit of n calls,
+        # so a freed slot is taken at once instead of after the next prompt is built (at most one answer's staleness).
+        for _ in range(n + LOOKAHEAD):
             crew.spawn(self._worker(crew))
         await crew.join()
 
