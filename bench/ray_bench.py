@@ -31,11 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.simplefilter("ignore")
 
-from discover.evaluation import Evaluator  # noqa: E402
-from discover.executors.base import CandidateRun  # noqa: E402
-from discover.executors.local import LocalExecutor  # noqa: E402
-from discover.problem import load_problem  # noqa: E402
-from discover.sandbox import available_backends, open_sandbox  # noqa: E402
+from discover.evaluation import Evaluator
+from discover.executors.local import LocalExecutor
+from discover.problem import load_problem
+from discover.sandbox import available_backends, open_sandbox
 
 TOY = load_problem(str(ROOT / "tests" / "fixtures" / "problems" / "toy"))
 TSP = load_problem("tsp")

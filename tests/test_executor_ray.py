@@ -61,10 +61,10 @@ def cluster():
     c.shutdown()
 
 
-def ray_evaluator(problem_path, **kw) -> Evaluator:
+def ray_evaluator(problem_path, workers: int = 2, **kw) -> Evaluator:
     from discover.executors.ray import RayExecutor
 
-    return Evaluator(load_problem(str(problem_path)), RayExecutor(sandbox=BACKEND, workers=2, **kw))
+    return Evaluator(load_problem(str(problem_path)), RayExecutor(sandbox=BACKEND, workers=workers, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_same_scores_as_the_local_executor_and_spread_over_worker_nodes(cluster,
     assert {s.node for s in pool.slots} == worker_node_ids(cluster)
 
     tsp = load_problem("tsp")
-    ray_tsp = ray_evaluator(tsp.root)
+    ray_tsp = ray_evaluator(tsp.root, workers=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         local_tsp = Evaluator(load_problem("tsp"), LocalExecutor(open_sandbox(BACKEND, workers=1)))
@@ -314,14 +314,19 @@ def test_ctrl_c_stops_in_flight_evaluations_and_a_new_executor_resumes(cluster, 
     recorded: list[str] = []
 
     ev = ray_evaluator(TOY)
-    ev.problem.spec.limits.timeout_s = 30
-    pool_of = lambda e: next(iter(e.executor._pools.values()))  # noqa: E731
+    def pool_of(e):
+        return next(iter(e.executor._pools.values()))
+
+    assert evaluate(ev, toy_code(9), timeout_s=30).score == 9.0  # slots up, the Evaluator's one-time probe done
 
     async def interrupted() -> float:
         task = asyncio.create_task(evaluate_and_record(ev, store, cids, by_id, recorded))
-        while len(recorded) < 2:  # the two quick ones are in; the two slow ones are running
+        while len(recorded) < 2:  # the two quick ones are in; the two slow ones are starting
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.5)
+        t = time.perf_counter()
+        while not all(s.busy for s in pool_of(ev).slots) and time.perf_counter() - t < 10:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # inside their 4 s sleep now
         assert all(s.busy for s in pool_of(ev).slots)
         task.cancel()  # what Ctrl-C does to the loop's task
         with pytest.raises(asyncio.CancelledError):

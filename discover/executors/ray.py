@@ -68,9 +68,11 @@ def _sandbox_choice(requested: str, backends: dict[str, str | None], gpus: Any) 
     return None, "no sandbox backend works"
 
 
-def node_reports(timeout_s: float = PROBE_TIMEOUT_S) -> list[dict[str, Any]]:
+def node_reports(timeout_s: float = PROBE_TIMEOUT_S, known: dict[str, dict] | None = None,
+                 evaluating_only: bool = False) -> list[dict[str, Any]]:
     """Every node Ray knows, with its resources and (for alive ones) what a zero-CPU probe task found there:
-    sandbox backends usable and discover's version."""
+    sandbox backends usable and discover's version. `known`: node id -> a report a slot there already gave (no
+    probe needed); `evaluating_only`: probe no node without CPUs or GPUs (a --num-cpus=0 head)."""
     ray = import_ray()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -78,12 +80,16 @@ def node_reports(timeout_s: float = PROBE_TIMEOUT_S) -> list[dict[str, Any]]:
 
     probe = ray.remote(node_report)
     nodes = ray.nodes()
+    known = known or {}
     refs = {}
     for n in nodes:
-        if n.get("Alive"):
+        res = n.get("Resources", {})
+        if evaluating_only and not (res.get("CPU") or res.get("GPU")):
+            continue
+        if n.get("Alive") and n["NodeID"] not in known:
             strategy = NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
             refs[n["NodeID"]] = probe.options(num_cpus=0, scheduling_strategy=strategy).remote()
-    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    ready = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)[0] if refs else []
     out = []
     for n in nodes:
         res = n.get("Resources", {})
@@ -91,7 +97,9 @@ def node_reports(timeout_s: float = PROBE_TIMEOUT_S) -> list[dict[str, Any]]:
                "head": "node:__internal_head__" in res, "cpus": res.get("CPU", 0.0), "gpus": res.get("GPU", 0.0),
                "memory_gb": res.get("memory", 0.0) / (1 << 30)}
         ref = refs.get(n["NodeID"])
-        if ref is not None:
+        if n["NodeID"] in known:
+            row["probe"] = known[n["NodeID"]]
+        elif ref is not None:
             if ref in ready:
                 try:
                     row.update(probe=ray.get(ref))
@@ -114,15 +122,15 @@ def cluster_summary(address: str | None = "auto", sandbox: str = "auto") -> list
         return [("ray", "cluster", False, str(e))]
     try:
         reports = node_reports()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - the doctor reports it
         return [("ray", f"cluster {address or 'local'}", False, f"{type(e).__name__}: {e}")]
     finally:
         if connected:
             ray.shutdown()
     alive = [r for r in reports if r["alive"]]
-    rows = [("ray", f"cluster {address or 'local'}", bool(alive),
-             f"ray {ray.__version__}, {len(alive)} nodes alive ({len(reports) - len(alive)} dead), "
-             f"{sum(r['cpus'] for r in alive):g} CPUs, {sum(r['gpus'] for r in alive):g} GPUs")]
+    summary = (f"ray {ray.__version__}, {len(alive)} nodes alive ({len(reports) - len(alive)} dead), "
+               f"{sum(r['cpus'] for r in alive):g} CPUs, {sum(r['gpus'] for r in alive):g} GPUs")
+    rows = [("ray", f"cluster {address or 'local'}", bool(alive), summary)]
     for r in reports:
         name = f"node {r['node_id'][:8]} ({r['address']}{', head' if r['head'] else ''})"
         res = f"{r['cpus']:g} CPUs, {r['gpus']:g} GPUs, {r['memory_gb']:.1f} GiB"
@@ -182,8 +190,10 @@ class _SlotPool:
     def __init__(self, actor_cls: Any, shape: tuple[float, int, int], n: int, sandbox: str, gpus: Any) -> None:
         cpus, gpu_count, memory_mb = shape
         self.shape_text = f"{cpus:g} CPU, {gpu_count} GPU, {memory_mb} MB"
-        opts = dict(num_cpus=cpus, num_gpus=gpu_count, memory=int(memory_mb) * MiB, max_restarts=-1,
-                    max_task_retries=0, max_concurrency=2, scheduling_strategy="SPREAD")
+        # max_task_retries=0: a lost call is resubmitted by RayExecutor (one answer per run); max_concurrency=2:
+        # cancel() must run while run() blocks
+        opts = {"num_cpus": cpus, "num_gpus": gpu_count, "memory": int(memory_mb) * MiB, "max_restarts": -1,
+                "max_task_retries": 0, "max_concurrency": 2, "scheduling_strategy": "SPREAD"}
         self.slots = [_Slot(actor_cls.options(**opts).remote(sandbox, gpu_count or gpus or None)) for _ in range(n)]
         self._lock = threading.Lock()
 
@@ -217,7 +227,7 @@ class _SlotPool:
         for s in self.slots:
             try:
                 ray.kill(s.handle, no_restart=True)
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:  # noqa: BLE001, S110 - already gone
                 pass
 
 
@@ -261,7 +271,7 @@ class RayExecutor:
 
     @classmethod
     def open(cls, *, ray_address: str | None = None, sandbox: str = "auto", workers: int | None = None,
-             gpus: Any = None, **kw: Any) -> "RayExecutor":
+             gpus: Any = None, **kw: Any) -> RayExecutor:
         known = {k: kw[k] for k in ("mode", "margin_s", "max_attempts", "start_timeout_s") if k in kw}
         return cls(address=ray_address, sandbox=sandbox, workers=workers, gpus=gpus, **known)
 
@@ -378,7 +388,8 @@ class RayExecutor:
         """Cluster size and the sandbox on the nodes that can run evaluations (probed once, by a zero-CPU task on
         every alive node; the isolation note is the node's own)."""
         if self._described is None:
-            reports = [r for r in node_reports() if r["alive"]]
+            known = {s.node: s.info for pool in self._pools.values() for s in pool.slots if s.ready() and s.node}
+            reports = [r for r in node_reports(known=known, evaluating_only=True) if r["alive"]]
             chosen: dict[str, str] = {}
             notes: dict[str, str] = {}
             for r in reports:
