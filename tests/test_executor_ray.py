@@ -16,11 +16,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from discover.errors import ConfigError
-from discover.evaluation import Evaluator
+from discover.evaluation import Evaluator, open_evaluator
 from discover.executors import open_executor
 from discover.executors.local import LocalExecutor
 from discover.problem import load_problem
@@ -104,6 +105,8 @@ def test_without_ray_one_readable_error(monkeypatch):
 
 @pytest.mark.slow
 def test_same_scores_as_the_local_executor_and_spread_over_worker_nodes(cluster, ray_toy, local_toy):
+    from discover.executors.ray import RayExecutor
+
     for i in (0, 1, 3):
         code = toy_code(i)
         r, l = evaluate(ray_toy, code), evaluate(local_toy, code)
@@ -115,19 +118,21 @@ def test_same_scores_as_the_local_executor_and_spread_over_worker_nodes(cluster,
     assert {s.node for s in pool.slots} == worker_node_ids(cluster)
 
     tsp = load_problem("tsp")
-    ray_tsp = ray_evaluator(tsp.root, workers=1)
+    # through the seam the loop uses: open_evaluator with the config keys executor / sandbox / workers / ray_address
+    config = SimpleNamespace(executor="ray", sandbox=BACKEND, workers=1, ray_address=cluster[0].address)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         local_tsp = Evaluator(load_problem("tsp"), LocalExecutor(open_sandbox(BACKEND, workers=1)))
     try:
-        for code in (tsp.seed_code, TSP_WORST):
-            r = asyncio.run(ray_tsp.evaluate(code, ["train50"]))[0]
-            l = asyncio.run(local_tsp.evaluate(code, ["train50"]))[0]
-            assert r.status == l.status == "ok", (r, l)
-            assert r.score == l.score and r.instances == l.instances
+        with open_evaluator(tsp, config) as ray_tsp:
+            assert isinstance(ray_tsp.executor, RayExecutor) and ray_tsp.executor.address == cluster[0].address
+            for code in (tsp.seed_code, TSP_WORST):
+                r = asyncio.run(ray_tsp.evaluate(code, ["train50"]))[0]
+                l = asyncio.run(local_tsp.evaluate(code, ["train50"]))[0]
+                assert r.status == l.status == "ok", (r, l)
+                assert r.score == l.score and r.instances == l.instances
         assert r.score > 200  # the worst rule really is scored as such, not a copy of the seed's result
     finally:
-        ray_tsp.close()
         local_tsp.close()
 
 
