@@ -3,7 +3,8 @@
 The stub answers /v1/chat/completions after a fixed latency (default 2 s) with a valid, new function for the toy
 problem (tests/fixtures/problems/toy). discover runs through its Python API with `--llm-concurrency 8` on the real
 Evaluator; the server records when each request starts and ends, so the LLM-busy numbers are measured where the
-calls are served, not where they are made.
+calls are served, not where they are made. One warm-up call through litellm comes first (its lazy set-up takes
+seconds on the first call and is not scheduling).
 
 Reported per schedule (median of --repeat runs):
   busy     time-weighted mean of (calls in flight / concurrency) from the first request to the last answer
@@ -108,6 +109,15 @@ def busy(spans: list[tuple[float, float]], concurrency: int, until: float | None
     return (area / (concurrency * total), full / total) if total > 0 else (0.0, 0.0)
 
 
+def warm_up(base: str) -> None:
+    """One call through litellm first: its import and first call take seconds (lazy set-up), which is not what
+    this measures."""
+    from discover.llm import Gateway
+
+    asyncio.run(Gateway(api_base=base, max_retries=0).complete(model="openai/stub", sample_index=-1,
+                                                               messages=[{"role": "user", "content": "warm up"}]))
+
+
 def one_run(schedule: str, args: argparse.Namespace, seed: int) -> dict:
     from discover.config import RunConfig
     from discover.engine import run_sync
@@ -121,6 +131,8 @@ def one_run(schedule: str, args: argparse.Namespace, seed: int) -> dict:
                     generations=gens, population=pop, schedule=schedule, seed=seed, duplicate_retries=0, repair=False,
                     llm_retries=0, test_top_k=1, workers=args.workers, prefill="off")
     runs = Path(tempfile.mkdtemp(prefix="schedule-bench-"))
+    warm_up(base)
+    stub.spans.clear()
     t0 = time.monotonic()
     try:
         s = run_sync(cfg, runs_dir=runs)

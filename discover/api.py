@@ -7,7 +7,9 @@ sync twin that also works inside a running event loop (Jupyter: the run goes to 
     s.best.code, s.test_scores[s.best.id]
 
 Keyword settings are config keys (discover.config.RunConfig; the prompt target's keys, e.g. task_model, scorer,
-minibatch, may be given flat); `config=` takes a RunConfig or a dict, settings win over it key by key."""
+minibatch, may be given flat); `config=` takes a RunConfig or a dict, settings win over it key by key.
+`gateway=`, `evaluator=` and `custom_scorer=` (a Scorer object; `scorer` is the config key naming one) replace what
+the config would build."""
 
 from __future__ import annotations
 
@@ -41,20 +43,20 @@ def _kwargs(runs_dir, resume, gateway, evaluator, scorer, on_event) -> dict[str,
 
 
 async def evolve_async(config: RunConfig | dict[str, Any] | None = None, *, runs_dir: Path | str | None = None,
-                       resume: str | None = None, gateway: Any = None, evaluator: Any = None, scorer: Any = None,
-                       on_event: Callable[[RunEvent], None] | None = None, **settings: Any) -> RunSummary:
+                       resume: str | None = None, gateway: Any = None, evaluator: Any = None,
+                       custom_scorer: Any = None, on_event: Callable[[RunEvent], None] | None = None, **settings: Any) -> RunSummary:
     """Run (or resume: settings are then the overrides, e.g. a larger budget) and return the summary."""
     cfg = make_config(config, **({} if resume else settings))
     return await run_async(cfg, overrides=_layer(settings) if resume else None,
-                           **_kwargs(runs_dir, resume, gateway, evaluator, scorer, on_event))
+                           **_kwargs(runs_dir, resume, gateway, evaluator, custom_scorer, on_event))
 
 
 def evolve(config: RunConfig | dict[str, Any] | None = None, *, runs_dir: Path | str | None = None,
-           resume: str | None = None, gateway: Any = None, evaluator: Any = None, scorer: Any = None,
+           resume: str | None = None, gateway: Any = None, evaluator: Any = None, custom_scorer: Any = None,
            on_event: Callable[[RunEvent], None] | None = None, **settings: Any) -> RunSummary:
     cfg = make_config(config, **({} if resume else settings))
     return run_sync(cfg, overrides=_layer(settings) if resume else None,
-                    **_kwargs(runs_dir, resume, gateway, evaluator, scorer, on_event))
+                    **_kwargs(runs_dir, resume, gateway, evaluator, custom_scorer, on_event))
 
 
 async def optimize_prompt_async(task: str | None = None, **kwargs: Any) -> RunSummary:

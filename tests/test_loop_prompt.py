@@ -79,3 +79,21 @@ def test_prompt_problem_folder_runs_with_evolve(tmp_path):
     assert {r["role"] for r in calls(tmp_path / "runs", run.id, paid=True)} == {"task", "optimizer"}
     test = Store(tmp_path / "runs").evaluations(best.id, "test")
     assert test and test[0].score == 1.0 and len(test[0].instances) == 10
+
+
+def test_optimize_prompt_api_takes_prompt_keys_flat(tmp_path):
+    import discover
+
+    task = make_task_file(tmp_path / "opp.jsonl", 40)
+    fake.script("x", OproResponder())
+    s = discover.optimize_prompt(str(task), model="fake/x", task_model="fake/x", start="Answer the question.",
+                                 generations=3, population=2, minibatch=6, test_fraction=0.25, scorer="exact",
+                                 schedule="generational", runs_dir=tmp_path / "runs")
+    assert s.status == "finished" and s.kind == "prompt" and MAGIC in s.best.code
+    assert s.test_scores[s.best.id] == {"test": 1.0}
+    run = Store(tmp_path / "runs").get_run(s.run_id)
+    assert run.strategy == "opro" and run.config["prompt"]["minibatch"] == 6
+    # resume with a larger budget: settings are the overrides
+    more = discover.optimize_prompt(resume=s.run_id, generations=4, runs_dir=tmp_path / "runs")
+    assert more.run_id == s.run_id and more.status == "finished"
+    assert len(Store(tmp_path / "runs").candidates(s.run_id)) == 1 + 4 * 2
