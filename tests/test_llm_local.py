@@ -79,7 +79,7 @@ def test_the_model_chooses_among_labels_under_a_grammar():
 
 
 def test_timeout_stops_the_generation_and_the_model_stays_usable():
-    g = Gateway(max_retries=0)
+    g = Gateway(max_retries=0, concurrency=1)  # one call at a time: the timeout is not scaled for batching
     long = [{"role": "user", "content": "Count from 1 to 500, one number per line."}]
     with pytest.raises(LLMCallFailed, match="timed out after 0.2 s"):
         g.complete_sync(model=MODEL, messages=long, max_tokens=600, timeout_s=0.2)

@@ -149,6 +149,7 @@ def test_a_timed_out_call_is_refused_before_it_starts_or_stops_and_nothing_hangs
 
     results = asyncio.run(run())
     assert all(isinstance(r, LLMCallFailed) for r in results), results
+    assert all("timed out after 1 s" in str(r) for r in results)  # 0.5 s for each of 2 calls decoded together
     eng = local._engine(NAME, local._load(NAME))
     deadline = time.monotonic() + 120
     while eng.busy() and time.monotonic() < deadline:

@@ -243,6 +243,11 @@ class Gateway:
                                  key: str = "", timeout_s: float | None = None):
         litellm = litellm_module()
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        if model.startswith("local/"):
+            from discover.llm import local
+
+            # Calls decoded together share the CPU: each takes up to that many times longer than it would alone.
+            timeout_s *= local.parallel_slots(self.concurrency)
         extra: dict[str, Any] = self._key_for_keyless_server(model)
         if self._server_prefill(model, messages):
             extra["extra_body"] = self._server_prefill(model, messages)
