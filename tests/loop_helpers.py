@@ -50,10 +50,7 @@ class InProcessEvaluator:
         from discover.targets.base import EvalRecord
 
         t0 = time.monotonic()
-        try:
-            await asyncio.sleep(self.delay_s(code))
-        except asyncio.CancelledError:
-            raise
+        await asyncio.sleep(self.delay_s(code))
         out = []
         for s in instance_sets:
             env: dict = {}

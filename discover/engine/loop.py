@@ -75,7 +75,7 @@ class Layout:
 
     def indices(self, generation: int) -> range:
         if generation == 0:
-            return range(0, self.first)
+            return range(self.first)
         start = self.first + (generation - 1) * self.population
         return range(start, start + self.population)
 
@@ -354,7 +354,7 @@ class Loop:
         return None
 
     async def _generational(self, crew: Crew) -> None:
-        for gen in range(0, self.layout.last_generation + 1):
+        for gen in range(self.layout.last_generation + 1):
             todo = [i for i in self.layout.indices(gen) if i not in self.done]
             if not todo:
                 continue

@@ -26,10 +26,10 @@ from discover.errors import ConfigError, ProblemError
 from discover.extract import MalformedOutput
 from discover.feedback import Outcome, Reference
 from discover.llm.providers import in_process
+from discover.operators.base import render
 from discover.prompting import parts as prompt_parts
 from discover.prompting.datasets import Example, PromptTask, load_task, read_jsonl
 from discover.prompting.scorers import LabelScorer, Scorer, make_scorer
-from discover.operators.base import render
 from discover.targets.base import DirectionMixin, EvalRecord, Parsed, Seed, Stage
 
 
