@@ -9,6 +9,7 @@ trailing assistant message is a prefix the model continues (prefill), and the re
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import hashlib
 import json
@@ -113,6 +114,13 @@ def _sampler(temperature: float, seed: int):
         sampler.add_temp(temperature)
         sampler.add_dist(seed)
     return sampler
+
+
+@atexit.register
+def _close_engines() -> None:
+    # Stop the workers before the interpreter tears down what a decode in progress still uses.
+    for engine in list(_engines.values()):
+        engine.close()
 
 
 def _engine(name: str, llm) -> BatchEngine | None:
