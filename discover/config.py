@@ -56,7 +56,7 @@ class RunConfig(BaseModel):
     problem: str = DEFAULT_PROBLEM       # a problem name or folder (code or kind = "prompt"); ignored with prompt.task
     prompt: PromptOptions = Field(default_factory=PromptOptions)
     # loop
-    strategy: str = "eoh"                # a name in discover.operators.STRATEGIES
+    strategy: str | None = None          # a name in discover.operators.STRATEGIES; None: the target's (eoh / opro)
     archive: str = "ranked"              # a name in discover.archives.ARCHIVES
     schedule: Literal["steady", "generational"] = "steady"
     repair: bool = True                  # a failing candidate gets one LLM repair attempt (a proposal of its own)
@@ -89,10 +89,10 @@ class RunConfig(BaseModel):
 
     @field_validator("strategy")
     @classmethod
-    def _known_strategy(cls, v: str) -> str:
+    def _known_strategy(cls, v: str | None) -> str | None:
         from discover.operators import STRATEGIES
 
-        if v not in STRATEGIES:
+        if v is not None and v not in STRATEGIES:
             raise ValueError(f"unknown strategy {v!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
         return v
 

@@ -65,13 +65,14 @@ def test_prompt_problem_folder_runs_with_evolve(tmp_path):
                                          '[task]\nscorer = "exact"\ntask_model = "fake/x"\n')
     responder = OproResponder()
     fake.script("x", responder)
-    res = CliRunner().invoke(app, ["evolve", "--problem", str(folder), "--model", "fake/x", "--strategy", "opro",
+    res = CliRunner().invoke(app, ["evolve", "--problem", str(folder), "--model", "fake/x",  # opro: the default here
                                    "--generations", "3", "--population", "2", "--schedule", "generational",
                                    "--runs-dir", str(tmp_path / "runs"), "--progress", "quiet"], terminal_width=200)
     assert res.exit_code == 0, res.output
     assert "Stopped: all 3 steps done." in res.output
     run = Store(tmp_path / "runs").list_runs()[0]
     assert run.kind == "prompt" and run.problem == "prompt:opposites" and run.status == "finished"
+    assert run.strategy == "opro" == run.config["strategy"]  # a prompt target's default strategy
     cands = Store(tmp_path / "runs").candidates(run.id)
     assert cands[0].operator == "start" and cands[0].code == "Answer the question." and len(cands) == 1 + 3 * 2
     best = max((c for c in cands if c.valid), key=lambda c: c.train_score)

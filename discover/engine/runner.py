@@ -64,6 +64,8 @@ async def run_async(config: RunConfig, *, runs_dir: Path | str | None = None, re
     events = EventBus(*subscribers)
     injected = {k: v for k, v in (("evaluator", evaluator), ("scorer", scorer)) if v is not None}
     with open_target(config, **injected) as target:
+        if config.strategy is None:  # the run records what it ran
+            config = config.model_copy(update={"strategy": getattr(target, "default_strategy", "eoh")})
         header = target.header()
         if run_id is None:
             run_id = store.create_run(problem=target.name, problem_dir=target.source, kind=target.kind,

@@ -59,6 +59,7 @@ class Target(Protocol):
     source: str                          # runs.problem_dir (a folder, or where the task data came from)
     fills_first_generation: bool         # generation 0 = the seed + (population - 1) proposals, or the seed alone
     propose_role: str                    # the gateway role of proposal calls ("propose", "optimizer")
+    default_strategy: str                # when the config names none
     model: str                           # the proposing model
     temperature: float
     max_tokens: int

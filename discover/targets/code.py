@@ -48,6 +48,7 @@ class CodeTarget(DirectionMixin):
     kind = "code"
     fills_first_generation = True
     propose_role = "propose"
+    default_strategy = "eoh"
 
     def __init__(self, problem: Problem, evaluator: Any, config: Any) -> None:
         self.problem = problem
@@ -110,7 +111,13 @@ class CodeTarget(DirectionMixin):
         return 0
 
     def header(self) -> dict[str, Any]:
-        return {"problem": self.name, "target": self.kind, "sandbox": getattr(self.evaluator, "backend", None)}
+        described = self.evaluator.describe() if hasattr(self.evaluator, "describe") else {}
+        out = {"problem": self.name, "target": self.kind, "sandbox": getattr(self.evaluator, "backend", None)}
+        if described.get("executor") not in (None, "local"):
+            out["executor"] = described["executor"]
+        if described.get("isolation_note"):
+            out["isolation_note"] = described["isolation_note"]  # what this backend does not isolate
+        return out
 
     def close(self) -> None:
         pass

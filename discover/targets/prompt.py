@@ -114,6 +114,7 @@ class PromptTarget(DirectionMixin):
     direction = "maximize"
     fills_first_generation = False   # step 0 is the starting instruction alone
     propose_role = "optimizer"
+    default_strategy = "opro"
 
     def __init__(self, task: PromptTask, scorer: Scorer, config: Any, *, task_model: str, start: str,
                  source: str, backend: str | None = None) -> None:
