@@ -17,6 +17,7 @@ import argparse
 import ast
 import collections
 import random
+import subprocess
 import sys
 import textwrap
 import time
@@ -30,11 +31,18 @@ from discover.programs import EditError, Program, answer_format, apply_edits, re
 START, END = "# EVOLVE-BLOCK-START", "# EVOLVE-BLOCK-END"
 
 
-def marked_programs(limit: int) -> list[tuple[Program, int, int]]:
-    """(program, first body line index, stop) with one function body wrapped in markers, from discover/*.py."""
+def sources(rev: str) -> list[tuple[str, str]]:
+    """(file name, text) of discover/**.py as committed at `rev`, so the corpus does not move with the work tree."""
+    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "discover"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split()
+    return [(Path(n).name, subprocess.run(["git", "show", f"{rev}:{n}"], cwd=ROOT, check=True, capture_output=True,
+                                          text=True).stdout) for n in sorted(names) if n.endswith(".py")]
+
+
+def marked_programs(limit: int, rev: str) -> list[tuple[Program, int, int]]:
+    """(program, first body line index, stop) with one function body wrapped in markers, from discover/**.py."""
     out = []
-    for path in sorted((ROOT / "discover").rglob("*.py")):
-        text = path.read_text()
+    for name, text in sources(rev):
         lines = text.splitlines()
         for node in ast.walk(ast.parse(text)):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.end_lineno - node.lineno < 7:
@@ -45,7 +53,7 @@ def marked_programs(limit: int) -> list[tuple[Program, int, int]]:
             indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
             marked = lines[:first] + [indent + START] + lines[first:last] + [indent + END] + lines[last:]
             try:
-                program = Program({path.name: "\n".join(marked) + "\n"})
+                program = Program({name: "\n".join(marked) + "\n"})
             except Exception:  # noqa: BLE001 - a source line that looks like a marker; skip that function
                 continue
             out.append((program, first + 1, last + 1))
@@ -57,7 +65,8 @@ def marked_programs(limit: int) -> list[tuple[Program, int, int]]:
 MARKER_WORD = "EVOLVE-BLOCK"
 
 
-def perturb(kind: str, search: list[str], replace: list[str], rng: random.Random) -> tuple[list[str], list[str]]:
+def perturb(kind: str, search: list[str], replace: list[str],
+            rng: random.Random) -> tuple[list[str], list[str]] | None:
     def shift(lines: list[str], by: int) -> list[str]:
         out = []
         for x in lines:
@@ -90,6 +99,8 @@ def perturb(kind: str, search: list[str], replace: list[str], rng: random.Random
         swapped = "Q" if line[pos] != "Q" else "Z"
         return search[:k] + [line[:pos] + swapped + line[pos + 1:]] + search[k + 1:], replace
     if kind == "uneven indentation (refuse)":
+        if sum(1 for x in search if x.strip()) < 2:
+            return None  # one non-blank line: any shift of it is uniform
         k = next(i for i, x in enumerate(search) if x.strip())
         return search[:k] + ["  " + search[k]] + search[k + 1:], replace
     return search, replace
@@ -108,12 +119,12 @@ def naive_apply(program: Program, search: list[str], replace: list[str]) -> Prog
     return Program({path: text.replace(needle, "\n".join(replace) + "\n")})
 
 
-def corpus(limit: int, seed: int) -> None:
+def corpus(limit: int, seed: int, rev: str) -> None:
     rng = random.Random(seed)
     tally = {k: collections.Counter() for k in KINDS}
     cases = 0
     t = time.perf_counter()
-    for program, body_start, body_stop in marked_programs(limit):
+    for program, body_start, body_stop in marked_programs(limit, rev):
         lines = next(iter(program.files.values())).splitlines()
         body = list(range(body_start, body_stop))
         size = rng.randint(2, 5)
@@ -133,7 +144,10 @@ def corpus(limit: int, seed: int) -> None:
             continue
         cases += 1
         for kind in KINDS:
-            search, rep = perturb(kind, window, replace, rng)
+            perturbed = perturb(kind, window, replace, rng)
+            if perturbed is None:
+                continue
+            search, rep = perturbed
             answer = "<<<<<<< SEARCH\n" + "\n".join(search) + "\n=======\n" + "\n".join(rep) + "\n>>>>>>> REPLACE\n"
             try:
                 got = next(iter(apply_edits(program, answer).program.files.values()))
@@ -146,7 +160,7 @@ def corpus(limit: int, seed: int) -> None:
             tally[kind][f"ours {ours}"] += 1
             tally[kind][f"naive {naive}"] += 1
     elapsed = time.perf_counter() - t
-    print(f"miscopy corpus: {cases} edits x {len(KINDS)} kinds from discover/*.py function bodies "
+    print(f"miscopy corpus: {cases} edits x {len(KINDS)} kinds from discover/**.py function bodies at {rev} "
           f"({elapsed / max(1, cases * len(KINDS)) * 1000:.1f} ms per apply incl. naive)\n")
     print("| SEARCH as written | apply_edits correct / refused / wrong | exact substring correct / refused / wrong |")
     print("|---|---|---|")
@@ -220,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=200, help="functions taken from discover/*.py")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rev", default="HEAD", help="git revision whose discover/**.py make the corpus")
     parser.add_argument("--model", default=None, help="also ask a real model, e.g. local/qwen2.5-coder-0.5b")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=400)
@@ -228,7 +243,7 @@ def main() -> None:
                         help="comma-separated answer formats to ask the model for")
     parser.add_argument("--dump", type=Path, default=None, help="append every model answer and its verdict here")
     args = parser.parse_args()
-    corpus(args.limit, args.seed)
+    corpus(args.limit, args.seed, args.rev)
     if args.model:
         model_run(args.model, args.samples, args.max_tokens, args.dump, args.formats.split(","))
 
