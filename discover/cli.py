@@ -310,7 +310,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except DiscoverError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -217,8 +217,10 @@ def candidate_line(d: dict[str, Any]) -> str:
 
 
 def header_line(h: dict[str, Any], run_id: str) -> str:
-    keys = ("problem", "kind", "target", "strategy", "model", "executor", "sandbox")
+    keys = ("problem", "kind", "target", "strategy", "model", "executor")
     parts = [f"run {run_id}", *(f"{h[k]}" for k in keys if h.get(k))]
+    if h.get("sandbox"):
+        parts.append(f"sandbox {h['sandbox']}")
     return " · ".join(str(p) for p in parts)
 
 
@@ -260,6 +262,9 @@ class TerminalProgress:
         elif e.kind == "run_started":
             self.console.print(header_line(self.state.header, e.run_id), markup=False, emoji=False, highlight=False,
                                style="bold")
+            if e.data.get("isolation_note"):
+                self.console.print(f"note: {e.data['isolation_note']}", markup=False, emoji=False, highlight=False,
+                                   style="yellow" if e.data.get("sandbox") == "process" else "dim")
         elif e.kind == "run_finished":
             self.console.print(finished_line(e.data) + " · " + budget_line(self.state, time.time()), markup=False,
                                emoji=False, highlight=False)

@@ -35,7 +35,7 @@ RunsDir = typer.Option(None, "--runs-dir", envvar="DISCOVER_RUNS_DIR", help="Whe
 
 def _store(runs_dir: Path | None) -> Store:
     """The existing store; StoreError (one line) if there is none or it is unreadable. Never creates one."""
-    return Store(runs_dir if runs_dir is not None else default_runs_dir(), create=False)
+    return Store(runs_dir if runs_dir is not None else default_runs_dir(), create=False, readonly=True)
 
 
 def _store_with_runs(runs_dir: Path | None) -> Store | None:

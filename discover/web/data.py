@@ -30,10 +30,7 @@ SHORT_ERROR = 120
 
 def open_store(runs_dir: Path | str) -> Store:
     """The store, read-only where the store supports it; never created."""
-    try:
-        return Store(runs_dir, readonly=True)  # type: ignore[call-arg]
-    except TypeError:  # a store without the readonly flag yet
-        return Store(runs_dir, create=False)
+    return Store(runs_dir, create=False, readonly=True)
 
 
 def outcome(c: CandidateRow, evaluations: list[EvaluationRow]) -> str:
