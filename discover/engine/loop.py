@@ -142,14 +142,16 @@ class Loop:
             self._count(c)
             if c.operator not in (*SEED_OPERATORS, "tune"):  # tuned children live outside the proposal layout
                 self.done.add(self.layout.index(c.generation, c.slot))
-        repaired = {c.parent_ids[0] for c in self.candidates.values() if c.operator == "repair" and c.parent_ids}
-        self.repairs_due = [c.id for c in sorted(self.candidates.values(), key=lambda c: (c.generation, c.slot))
-                            if self._repairable(c) and c.id not in repaired]
         for p in self.store.proposals(self.run_id):
             if p.candidate_id is None and p.status in REISSUE and p.idx not in self.done:
                 self.stored[p.idx] = p
             elif p.candidate_id is not None:
                 self.done.add(p.idx)
+        # a failure is repaired once: by a repair candidate, or by a stored repair proposal about to be re-issued
+        repaired = {c.parent_ids[0] for c in self.candidates.values() if c.operator == "repair" and c.parent_ids}
+        repaired |= {p.parent_ids[0] for p in self.stored.values() if p.operator == "repair" and p.parent_ids}
+        self.repairs_due = [c.id for c in sorted(self.candidates.values(), key=lambda c: (c.generation, c.slot))
+                            if self._repairable(c) and c.id not in repaired]
         state = self.store.load_archive_state(self.run_id)
         if state:
             self.archive.load(state)
