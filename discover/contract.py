@@ -80,8 +80,6 @@ def candidate_files(root: Path, extra: list[str]) -> dict[str, str]:
 
 def result_shape_error(result: Any) -> str | None:
     """None if `result` is what score() must return, else what is wrong (shown naming the problem's file)."""
-    import math
-
     if not isinstance(result, dict) or not isinstance(result.get("instances"), dict):
         return "score() must return a dict with an 'instances' dict ({instance_id: {'score': float, ...}})"
     for key, metrics in result["instances"].items():

@@ -52,12 +52,12 @@ def resumed_config(store: Store, resume: str, overrides: dict[str, Any] | None) 
 async def run_async(config: RunConfig, *, runs_dir: Path | str | None = None, resume: str | None = None,
                     overrides: dict[str, Any] | None = None, gateway: Any = None, evaluator: Any = None,
                     scorer: Any = None, subscribers: tuple[Callable[[RunEvent], None], ...] = (),
-                    started: dict[str, str] | None = None) -> RunSummary:
+                    started: dict[str, str] | None = None, takeover: bool = False) -> RunSummary:
     """Start (or resume, by run id or prefix) a run and wait for it. `gateway`, `evaluator` (code targets) and
     `scorer` (prompt targets) replace the ones built from the config (tests, embedding)."""
     from discover.targets import open_target
 
-    store = Store(runs_dir)
+    store = Store(runs_dir, create=not resume)  # a resume pointed at the wrong folder creates nothing
     run_id = None
     if resume:
         run_id, config = resumed_config(store, resume, overrides)
@@ -71,7 +71,7 @@ async def run_async(config: RunConfig, *, runs_dir: Path | str | None = None, re
             run_id = store.create_run(problem=target.name, problem_dir=target.source, kind=target.kind,
                                       strategy=config.strategy, model=config.model, sandbox=header.get("sandbox"),
                                       config=config.model_dump())
-        store.claim_run(run_id)  # raises RunLocked while another live process runs it
+        store.claim_run(run_id, takeover=takeover)  # raises RunLocked while another live process runs it
         if started is not None:
             started["run_id"] = run_id
         try:
