@@ -209,6 +209,7 @@ def bench_batching(rounds: int, completion_tokens: int, levels: list[int]) -> di
     def one_round(mode: str, prompts: list[list[int]], seeds: list[int]) -> dict:
         engine = engines[mode]
         before = dict(engine.stats)
+        cpu = os.times()
         t = time.monotonic()
         if mode == "serialised":
             gens = [engine.submit(request(p, s, completion_tokens)).result() for p, s in zip(prompts, seeds)]
@@ -216,8 +217,10 @@ def bench_batching(rounds: int, completion_tokens: int, levels: list[int]) -> di
             futs = [engine.submit(request(p, s, completion_tokens)) for p, s in zip(prompts, seeds)]
             gens = [f.result() for f in futs]
         wall = time.monotonic() - t
+        cpu_s = sum(os.times()[:2]) - sum(cpu[:2])  # the model's CPU time: what a shared machine can take away
         done = sum(g.completion_tokens for g in gens)
         return {"wall_s": wall, "tokens_per_s": done / wall, "proposals_per_min": len(gens) * 60 / wall,
+                "cpu_s_per_proposal": cpu_s / len(gens),
                 "completion_tokens": done,
                 "processed_prompt_tokens": (engine.stats["prompt_tokens"] - before["prompt_tokens"])
                 - (engine.stats["reused_tokens"] - before["reused_tokens"])}
@@ -241,7 +244,7 @@ def bench_batching(rounds: int, completion_tokens: int, levels: list[int]) -> di
             results["batched"] = results["batched"] or results["serialised"]
             for mode, res in results.items():
                 for key in ("wall_s", "tokens_per_s", "proposals_per_min", "completion_tokens",
-                            "processed_prompt_tokens"):
+                            "processed_prompt_tokens", "cpu_s_per_proposal"):
                     row[f"{mode}_{key}"] = statistics.median(x[key] for x in res)
             rows.append(row)
     finally:
@@ -260,12 +263,15 @@ def batching_markdown(b: dict) -> str:
              f"tokens, temperature 0.8, n_threads={b['threads']} (both), load average at the end "
              f"{b['load'][0]:.1f}:\n",
              "| concurrent calls | serialised tokens/s | batched tokens/s | ratio | serialised proposals/min | "
-             "batched proposals/min | processed prompt tokens per round (serialised / batched) |",
-             "|---|---|---|---|---|---|---|"]
+             "batched proposals/min | CPU s per proposal (serialised / batched) | "
+             "processed prompt tokens per round (serialised / batched) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in b["rows"]:
+        cpu = (f"{r['serialised_cpu_s_per_proposal']:.0f} / {r['batched_cpu_s_per_proposal']:.0f}"
+               if "serialised_cpu_s_per_proposal" in r else "—")
         lines.append(f"| {r['concurrency']} | {r['serialised_tokens_per_s']:.1f} | {r['batched_tokens_per_s']:.1f} | "
                      f"{r['batched_tokens_per_s'] / r['serialised_tokens_per_s']:.2f}x | "
-                     f"{r['serialised_proposals_per_min']:.2f} | {r['batched_proposals_per_min']:.2f} | "
+                     f"{r['serialised_proposals_per_min']:.2f} | {r['batched_proposals_per_min']:.2f} | {cpu} | "
                      f"{r['serialised_processed_prompt_tokens']:.0f} / {r['batched_processed_prompt_tokens']:.0f} |")
     rp = b["replay"]
     lines += ["", f"Prefix reuse on a replay of the recorded run ({rp['calls']} calls, {rp['prompt_tokens']} prompt "
