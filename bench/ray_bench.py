@@ -3,8 +3,9 @@
     python bench/ray_bench.py [--workers 1 2 4] [--modes local actors tasks] [--rounds 3] [--json out.json]
 
 Per executor and worker count (Ray: a local single-node instance with 4 CPUs, slots/tasks warmed first):
-  latency     one evaluation at a time through executor.run (no judge): median ms; Ray's per-task overhead is
-              its latency minus the local pool's for the same candidate
+  latency     one evaluation at a time through executor.run (no judge): median ms
+  overhead    Ray's per-task cost over the local pool, measured side by side (paired_overhead: one warm worker
+              each, called in turn, median of the per-round differences)
   throughput  N evaluations submitted at once through the Evaluator (payload from the judge, candidate side on
               the executor, score from the judge): evaluations/s, median over rounds
   candidates  toy: a trivial candidate on the 3-instance toy problem (the fixed cost of an evaluation);
@@ -91,6 +92,42 @@ def measure(mode: str, workers: int, backend: str, rounds: int) -> dict:
         loop.close()
         if mode == "local":
             ex.close()
+    return out
+
+
+def paired_overhead(backend: str, n: int = 40) -> dict:
+    """Per-task overhead, side by side: one local worker, one Ray slot, one Ray task worker, all warm, called in
+    turn (local, actors, tasks, local, ...) so load drift hits each alike; medians of the per-round differences."""
+    exs = {m: open_executor(m, 1, backend) for m in ("local", "actors", "tasks")}
+    out: dict = {}
+    loop = asyncio.new_event_loop()
+    try:
+        for case, (problem, code, iset, _) in CASES.items():
+            judge_ev = Evaluator(problem, exs["local"])
+            payload, _ = judge_ev.judge.payload(iset)
+            job = judge_ev._job(code, iset, payload)
+            judge_ev.judge.close()
+            for ex in exs.values():  # warm
+                for _ in range(3):
+                    assert loop.run_until_complete(ex.run(job)).status == "ok"
+            times: dict[str, list[float]] = {m: [] for m in exs}
+            for _ in range(n):
+                for m, ex in exs.items():
+                    t = time.perf_counter()
+                    raw = loop.run_until_complete(ex.run(job))
+                    times[m].append(time.perf_counter() - t)
+                    assert raw.status == "ok", raw
+            loc = times["local"]
+            out[case] = {"local_ms": 1000 * statistics.median(loc)}
+            for m in ("actors", "tasks"):
+                out[case][f"{m}_ms"] = 1000 * statistics.median(times[m])
+                out[case][f"{m}_overhead_ms"] = 1000 * statistics.median(a - b for a, b in zip(times[m], loc))
+            for pool in exs["actors"]._pools.values():
+                pool.kill()
+            exs["actors"]._pools.clear()
+    finally:
+        loop.close()
+        exs["local"].close()
     return out
 
 
@@ -216,8 +253,9 @@ def main() -> None:
     ap.add_argument("--sandbox", default="bwrap" if available_backends()["bwrap"] is None else "process")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--driver-only", action="store_true", help="only the driver-side costs")
+    ap.add_argument("--overhead-only", action="store_true", help="only the paired per-task overhead")
     a = ap.parse_args()
-    if a.driver_only:
+    if a.driver_only or a.overhead_only:
         a.workers, a.modes = [], ["actors"]
 
     if any(m != "local" for m in a.modes):
@@ -225,7 +263,8 @@ def main() -> None:
 
         import ray
 
-        ray.init(num_cpus=max(a.workers or [1]), include_dashboard=False, log_to_driver=False,
+        # >= 2 CPUs: paired_overhead holds a slot and a task at once
+        ray.init(num_cpus=max(*(a.workers or [1]), 2), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)
     rows = []
     for w in a.workers:
@@ -233,9 +272,13 @@ def main() -> None:
             r = measure(mode, w, a.sandbox, a.rounds)
             rows.append({"mode": mode, "workers": w, **r})
             print(json.dumps(rows[-1]), flush=True)
+    if a.overhead_only:
+        print(json.dumps(paired_overhead(a.sandbox), indent=1))
+        return
     drv = {**driver_side(), **driver_ceiling()}
     if any(m != "local" for m in a.modes):
         drv["ray_noop_actor_calls_per_s"] = ray_call_rate()
+        drv["paired_overhead"] = paired_overhead(a.sandbox)
     print(json.dumps(drv), flush=True)
 
     print(f"\n{platform.node()} · {os.cpu_count()} cores · sandbox {a.sandbox} · load {os.getloadavg()[0]:.1f}")

@@ -198,16 +198,20 @@ class _SlotPool:
         self._lock = threading.Lock()
 
     async def acquire(self, avoid: set[int], start_timeout_s: float) -> _Slot:
-        """An idle, started slot (preferring ones not in `avoid`: slots that just lost this evaluation)."""
+        """An idle, started slot (preferring ones not in `avoid`: slots that just lost this evaluation). Gives up
+        when no slot at all has been up for `start_timeout_s` (waiting behind busy ones never times out)."""
         t0 = time.monotonic()
         while True:
             with self._lock:
-                idle = [s for s in self.slots if s.busy == 0 and s.ready()]
+                up = [s for s in self.slots if s.ready()]
+                idle = [s for s in up if s.busy == 0]
                 pick = next((s for s in idle if id(s) not in avoid), idle[0] if idle else None)
                 if pick is not None:
                     pick.busy += 1
                     return pick
-            if time.monotonic() - t0 > start_timeout_s:
+            if up:
+                t0 = time.monotonic()
+            elif time.monotonic() - t0 > start_timeout_s:
                 errors = sorted({s.last_error for s in self.slots if s.last_error})
                 raise _NoSlot(f"no Ray evaluation slot came up within {start_timeout_s:g} s: " + (
                     f"{errors[0]}" if errors else "does a node have the resources of one evaluation "
