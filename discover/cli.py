@@ -76,6 +76,14 @@ def evolve(
     workers: Optional[int] = typer.Option(None, help="Parallel sandbox workers (default: cores)."),
     llm_concurrency: Optional[int] = typer.Option(None, help="Proposals in flight (concurrent LLM calls)."),
     no_repair: bool = typer.Option(False, "--no-repair", help="Do not ask the LLM to repair failing candidates."),
+    executor: Optional[str] = typer.Option(None, help="Where evaluations run: local (default) or ray."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster for --executor ray: auto or ray://host:10001."),
+    archive: Optional[str] = typer.Option(None, help="ranked (default), pareto, islands or map-elites."),
+    tune_budget: Optional[int] = typer.Option(None, help="Evaluations per numeric tuning (0: off; default: the problem's)."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default: the target's, 0.8 for code)."),
+    max_tokens: Optional[int] = typer.Option(None, help="Most tokens per answer (default: the target's, 700 for code)."),
+    llm_timeout: Optional[float] = typer.Option(None, help="Seconds per LLM call before it is retried (default 180)."),
+    takeover: bool = typer.Option(False, "--takeover", help="Resume a run whose recorded owner is dead on another host."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with any run setting."),
     resume: Optional[str] = typer.Option(None, help="Continue a stopped or crashed run (id or prefix)."),
     progress: str = typer.Option("auto", help="auto, terminal, plain, json or quiet."),
@@ -89,11 +97,14 @@ def evolve(
     flags = dict(problem=problem, strategy=strategy, model=model, api_base=api_base, generations=generations,
                  population=population, schedule=schedule, max_llm_calls=max_llm_calls, max_cost_usd=max_cost_usd,
                  timeout_s=timeout, test_timeout_s=test_timeout, seed=seed, sandbox=sandbox, workers=workers,
-                 llm_concurrency=llm_concurrency, repair=False if no_repair else None)
+                 llm_concurrency=llm_concurrency, repair=False if no_repair else None, executor=executor,
+                 ray_address=ray_address, archive=archive, tune_budget=tune_budget, temperature=temperature,
+                 max_tokens=max_tokens, llm_timeout_s=llm_timeout)
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = build_config(config, **given)  # only given flags override the file
     summary = run_with_progress(lambda subs: run_sync(cfg, runs_dir=runs_dir, resume=resume,
-                                                      overrides=given if resume else None, subscribers=subs), progress)
+                                                      overrides=given if resume else None, subscribers=subs,
+                                                      takeover=takeover), progress)
     store = Store(runs_dir)
     console.print(f"Stopped: {summary.stop_reason}.")
     rows = _results_rows(summary)
@@ -184,6 +195,12 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON (schem
 
     rows = [("llm", row.backend, bool(row.usable), row.detail or "") for row in llm_doctor()]
     rows += doctor_rows()
+    import os as _os
+
+    if _os.environ.get("RAY_ADDRESS"):  # probing every node takes seconds: only when a cluster is named
+        from discover.executors.ray import cluster_summary
+
+        rows += cluster_summary(_os.environ["RAY_ADDRESS"], "auto")
     if as_json:
         print(json.dumps({"schema": "discover.doctor/1", "checks": [
             {"component": c, "backend": b, "usable": u, "detail": d} for c, b, u, d in rows]}, indent=2))

@@ -83,7 +83,8 @@ class RunConfig(BaseModel):
     test_timeout_s: float | None = Field(None, gt=0)  # wall clock of held-out scoring after the search
     test_top_k: int = Field(3, ge=1)     # best candidates re-scored on the held-out test split
     # evaluation
-    executor: str = "local"
+    executor: str = "local"              # local | ray (docs/ray.md)
+    ray_address: str | None = None       # ray executor: auto | ray://host:10001 | None (a local Ray instance)
     sandbox: Literal["auto", "bwrap", "docker", "process"] = "auto"
     workers: int | None = Field(None, ge=1)
 
