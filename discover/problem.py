@@ -52,7 +52,7 @@ class Splits(BaseModel):
 
 class ProblemSpec(BaseModel):
     name: str
-    kind: Literal["code", "prompt"] = "code"
+    kind: Literal["code", "prompt", "program"] = "code"
     description: str
     entry: Entry
     score: Score

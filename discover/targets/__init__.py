@@ -76,3 +76,4 @@ def _open_prompt(config: Any, root: Path | None, scorer: Any = None, **_: Any) -
 
 register_target("code", _open_code)
 register_target("prompt", _open_prompt)
+from discover.targets import program as _program  # noqa: E402,F401  (registers "program": discover/targets/program.py)

@@ -52,3 +52,4 @@ register_target_info(TargetInfo(kind="code", language="python"))
 register_target_info(TargetInfo(kind="prompt", language="text", unit="accuracy", direction="maximize", step_word="step",
                                 text_label="instruction", problem_folder=False, train_sets=("train",),
                                 test_sets=("test",)))
+register_target_info(TargetInfo(kind="program", language="text", text_label="program"))

@@ -1,0 +1,103 @@
+"""The program target end to end: `discover evolve --problem circle_packing` with a scripted LLM whose answers are
+SEARCH/REPLACE edits of program.py's EVOLVE block (the real problem, sandbox, store and loop)."""
+
+from pathlib import Path
+
+import pytest
+
+from discover.config import RunConfig
+from discover.extract import MalformedOutput
+from discover.llm import fake
+from discover.programs import Program
+from discover.run import evolve
+from discover.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OUTSIDE = """Thought: use a faster LP solver import.
+<<<<<<< SEARCH
+from scipy.optimize import linprog
+=======
+from scipy.optimize import linprog, minimize
+>>>>>>> REPLACE"""
+
+# A 5 x 5 grid leaves its 26th circle with radius 0; in a hole of the grid it gets sqrt(2) - 1 of a grid radius.
+HOLES = """Thought: also try a square grid with the remaining circles in its holes.
+<<<<<<< SEARCH
+    return best
+=======
+    k = int(np.sqrt(n))
+    grid = [((i + 0.5) / k, (j + 0.5) / k) for i in range(k) for j in range(k)]
+    holes = [((i + 1) / k, (j + 1) / k) for i in range(k - 1) for j in range(k - 1)]
+    centers = np.array(grid + holes[: n - len(grid)], dtype=float)
+    radii = max_radii(centers)
+    if radii.sum() > best[1].sum():
+        best = (centers, radii)
+    return best
+>>>>>>> REPLACE"""
+
+NOT_FOUND = """Thought: more rows.
+<<<<<<< SEARCH
+    for rows in range(3, 12):
+=======
+    for rows in range(3, 14):
+>>>>>>> REPLACE"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    fake.reset()
+    yield
+    fake.reset()
+
+
+def test_circle_packing_evolves_its_program_by_diff_edits(tmp_path):
+    prompts = []
+    answers = iter([OUTSIDE, HOLES, NOT_FOUND])
+    fake.script("cp", lambda m: (prompts.append(m), next(answers, NOT_FOUND))[1])
+    cfg = RunConfig(problem="circle_packing", model="fake/cp", generations=2, population=2, llm_concurrency=1,
+                    workers=1, sandbox="auto", seed=1, test_top_k=1, schedule="generational")
+    s = evolve(cfg, runs_dir=tmp_path)
+    store = Store(tmp_path)
+    assert s.status == "finished"
+    seed = store.get_candidate(s.seed_id)
+    assert seed.train_score == pytest.approx(2.5, abs=1e-6)  # program.py's row layouts
+    assert Program.from_text(seed.code).files["program.py"] == (ROOT / "problems/circle_packing/program.py").read_text()
+    cands = {c.id: c for c in store.candidates(s.run_id)}
+    outside = next(c for c in cands.values() if "linprog, minimize" in c.code)
+    assert outside.status == "rejected" and "outside every EVOLVE block" in outside.reject_reason
+    missing = next(c for c in cands.values() if "range(3, 14)" in c.code)
+    assert missing.status == "rejected" and "not found" in missing.reject_reason
+    # the improving edit was applied to the seed's program and scored in the sandbox
+    best = cands[s.best.id]
+    assert best.train_score == pytest.approx(2.5 + (2 ** 0.5 - 1) / 10, abs=1e-6)  # the 26th circle in a hole
+    assert best.parent_ids == [s.seed_id] and best.operator == "edit"
+    program = Program.from_text(best.code)
+    assert "holes[: n - len(grid)]" in program.files["program.py"]
+    assert program.files["program.py"].startswith((ROOT / "problems/circle_packing/program.py").read_text()[:300])
+    assert set(s.test_scores[best.id]) == {"n32"}
+    # the model saw the program with its block, and a refusal's reason came back in a later prompt
+    first = prompts[0][-1]["content"]
+    assert "# EVOLVE-BLOCK-START" in first and "<<<<<<< SEARCH" in first
+    later = "\n".join(m[-1]["content"] for m in prompts[1:])
+    assert "outside every EVOLVE block" in later
+
+
+def test_parse_applies_edits_to_the_parent_the_marker_names(tmp_path):
+    from discover.problem import load_problem
+    from discover.targets.program import ProgramTarget
+
+    cfg = RunConfig(problem="circle_packing", model="fake/cp")
+    target = ProgramTarget(load_problem("circle_packing"), evaluator=None, config=cfg)
+    seed = target.seed().content
+    child = target.parse(HOLES, prefix=target.parent_marker(seed))
+    assert "holes" in Program.from_text(child.content).files["program.py"]
+    assert child.thought.startswith("also try a square grid")
+    again = HOLES.replace("    return best\n=======", "    if radii.sum() > best[1].sum():\n        best = (centers, radii)\n    return best\n=======", 1)
+    # the same edit on the child (whose block now has the grid code) changes the child, not the seed
+    grandchild = target.parse(again.replace("k = int", "k = max(1, int").replace("(n))", "(n)))", 1),
+                              prefix=target.parent_marker(child.content))
+    assert Program.from_text(grandchild.content).files["program.py"].count("holes = ") == 2
+    with pytest.raises(MalformedOutput, match="outside every EVOLVE block"):
+        target.parse(OUTSIDE, prefix=target.parent_marker(seed))
+    assert target.fingerprint(child.content) != target.fingerprint(seed)
