@@ -182,7 +182,7 @@ class EditProgram:
         user = render_program_prompt(target, program, parent, feedback + others, ctx.lessons)
         messages = [{"role": "system", "content": render("system.txt").strip()}, {"role": "user", "content": user}]
         return Proposal(operator=self.name, parents=[parent] if parent else [], messages=messages,
-                        prefix=target.parent_marker(parent_text))
+                        prefix=target.parent_marker(parent_text), meta={"parent_ids": [parent.id] if parent else []})
 
 
 def render_program_prompt(target: ProgramTarget, program: Program, parent: CandidateView | None, feedback: str,
