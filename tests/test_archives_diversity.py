@@ -87,3 +87,66 @@ def test_resume_restores_the_islands_exactly():
     b.load(state)
     assert b.islands == a.islands and b.additions == a.additions and b.state() == state
     assert [m.id for m in b.sample(2, random.Random(5))] == [m.id for m in a.sample(2, random.Random(5))]
+
+
+# -- MAP-Elites ----------------------------------------------------------------------------------------------------
+def featured(i, score, size, calls, valid=True):
+    return member(i, score, valid=valid, features={"code_size": size, "numpy_calls": calls})
+
+
+def test_a_cell_keeps_its_best_and_a_new_cell_is_added():
+    a = ARCHIVES["map-elites"](population=5)
+    a.add(featured(0, 1.0, 600, 2))
+    a.add(featured(1, 0.5, 700, 2))           # same cell (512-1023 chars, 2 calls), worse: no replacement
+    assert a.cells == {(9, 2): "c0"}
+    a.add(featured(2, 1.0, 800, 2))           # a tie keeps the incumbent
+    assert a.cells == {(9, 2): "c0"}
+    a.add(featured(3, 2.0, 900, 2))           # better: replaces
+    assert a.cells == {(9, 2): "c3"}
+    a.add(featured(4, 0.1, 3000, 2))          # another size bin: a new cell, however bad
+    a.add(featured(5, 0.1, 900, 5))           # another numpy-call count: a new cell
+    a.add(featured(6, 9.0, 900, 5, valid=False))  # invalid: never an elite
+    assert a.cells == {(9, 2): "c3", (11, 2): "c4", (9, 5): "c5"}
+    assert [m.id for m in a.population_members()] == ["c3", "c4", "c5"]
+    assert a.best().id == "c3"
+
+
+def test_sampling_is_uniform_over_occupied_cells():
+    a = ARCHIVES["map-elites"](population=5)
+    a.add(featured(0, 100.0, 600, 1))         # a dominant elite
+    for i in range(1, 4):
+        a.add(featured(i, 0.01 * i, 600, 1 + i))
+    counts = {}
+    for seed in range(800):
+        (m,) = a.sample(1, random.Random(seed))
+        counts[m.id] = counts.get(m.id, 0) + 1
+    assert set(counts) == {"c0", "c1", "c2", "c3"}
+    assert all(150 <= n <= 250 for n in counts.values()), counts
+    assert len({m.id for m in a.sample(4, random.Random(0))}) == 4
+
+
+def test_members_wait_for_a_describer_and_state_round_trips():
+    from discover.archives.map_elites import code_features
+
+    code = {"c0": "import numpy as np\nx = np.zeros(3)\n", "c1": "y = 1\n" * 200}
+    a = ARCHIVES["map-elites"](population=5)
+    a.add(member(0, 1.0))
+    a.add(member(1, 2.0))
+    assert a.cells == {} and [m.id for m in a.sample(2, random.Random(0))] == ["c1"]  # the best alone meanwhile
+    a.describe_with(lambda m: code_features(code[m.id], durations=[]))
+    assert a.dimensions == ("code_size", "numpy_calls")
+    assert a.cells == {(5, 1): "c0", (10, 0): "c1"}
+    state = a.state()
+    b = ARCHIVES["map-elites"](population=5)   # a resumed run: members re-added, no describer yet
+    b.add(member(0, 1.0))
+    b.add(member(1, 2.0))
+    b.load(state)
+    assert b.cells == a.cells and b.state() == state
+
+
+def test_default_features_use_runtime_when_evaluations_report_it():
+    from discover.archives.map_elites import code_features
+
+    assert set(code_features("x = 1\n", durations=[0.2, 0.3])) == {"code_size", "runtime_s"}
+    assert set(code_features("x = 1\n", durations=[])) == {"code_size", "numpy_calls"}
+    assert code_features("x", [], {"bound": 2.9}, names=("bound",)) == {"bound": 2.9}

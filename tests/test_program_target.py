@@ -101,3 +101,22 @@ def test_parse_applies_edits_to_the_parent_the_marker_names(tmp_path):
     with pytest.raises(MalformedOutput, match="outside every EVOLVE block"):
         target.parse(OUTSIDE, prefix=target.parent_marker(seed))
     assert target.fingerprint(child.content) != target.fingerprint(seed)
+
+
+@pytest.mark.parametrize("archive", ["islands", "map-elites"])
+def test_program_runs_with_the_diversity_archives(tmp_path, archive):
+    fake.script("cp", lambda m: HOLES if "holes" not in m[-1]["content"] else NOT_FOUND)
+    cfg = RunConfig(problem="circle_packing", model="fake/cp", generations=2, population=2, llm_concurrency=1,
+                    workers=1, sandbox="auto", seed=1, test_top_k=1, schedule="generational", archive=archive)
+    s = evolve(cfg, runs_dir=tmp_path)
+    store = Store(tmp_path)
+    state = store.load_archive_state(s.run_id)
+    assert s.status == "finished" and s.best.train_score > 2.54 and state["archive"] == archive
+    if archive == "islands":  # the seed started every island; the child joined the island its parent was drawn from
+        assert all(s.seed_id in isl for isl in state["islands"])
+        assert sum(s.best.id in isl for isl in state["islands"]) == 1
+    else:  # both placed by code size and the sandbox's wall time; the better child took the seed's cell
+        assert state["dimensions"] == ["code_size", "runtime_s"]
+        assert set(state["features"]) == {s.seed_id, s.best.id}
+        assert state["features"][s.seed_id]["code_size"] < state["features"][s.best.id]["code_size"]
+        assert list(state["cells"].values()) == [s.best.id]

@@ -5,4 +5,4 @@ from discover.archives import ranked  # noqa: F401,E402  (registers "ranked")
 from discover.archives import pareto  # noqa: F401,E402  (registers "pareto")
 
 __all__ = ["ARCHIVES", "Archive", "Member", "register_archive"]
-from discover.archives import islands  # noqa: F401,E402  (registers "islands")
+from discover.archives import islands, map_elites  # noqa: F401,E402  (register "islands", "map-elites")

@@ -50,7 +50,10 @@ def program_spec(problem: Problem) -> dict[str, Any]:
     fmt = table.get("format")
     if fmt not in (None, "diff", "rewrite"):
         raise ProblemError(f"{path}: [program] format must be \"diff\" or \"rewrite\" (got {fmt!r})", path=str(path))
-    return {"files": files, "format": fmt}
+    features = (tomllib.loads(path.read_text()).get("archive") or {}).get("features")
+    if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
+        raise ProblemError(f"{path}: [archive] features must be a list of metric names", path=str(path))
+    return {"files": files, "format": fmt, "features": tuple(features or ())}
 
 
 def load_program(problem: Problem, files: list[str]) -> Program:
@@ -79,6 +82,7 @@ class ProgramTarget(CodeTarget):
         self.main = spec["files"][0]
         self.program = load_program(problem, spec["files"])
         local = str(config.model or "").startswith("local/")
+        self.features = spec["features"]  # MAP-Elites dimensions the problem declares (empty: the defaults)
         self.answer_kind = spec["format"] or ("rewrite" if local else "diff")
         self.max_tokens = config.max_tokens or 1500
         self._known: dict[str, Program] = {}
@@ -171,6 +175,7 @@ class EditProgram:
 
     async def propose(self, ctx: ProposeContext) -> Proposal:
         target: ProgramTarget = ctx.target
+        _attach_describer(ctx)
         parent = ctx.parents[0] if ctx.parents else ctx.best
         parent_text = _stored_text(ctx, parent) if parent else target.program.to_text()
         program = Program.from_text(parent_text)
@@ -195,6 +200,18 @@ def render_program_prompt(target: ProgramTarget, program: Program, parent: Candi
     return render_template("program/program.txt", task=task, score=_score(parent) if parent else "n/a",
                            program=render_program(program), feedback=feedback, lessons=lessons_block(lessons),
                            answer_format=answer_format(program, target.answer_kind)).strip()
+
+
+def _attach_describer(ctx: ProposeContext) -> None:
+    """A MAP-Elites archive places candidates by features of their code and evaluations, read from the store."""
+    archive = ctx.archive
+    if ctx.store is None or not hasattr(archive, "describe_with") or getattr(archive, "describer", None) is not None:
+        return
+    from discover.archives.map_elites import DEFAULT_FEATURES, store_describer
+
+    names = ctx.target.features or DEFAULT_FEATURES
+    archive.describe_with(store_describer(ctx.store, names, text_of=lambda code: "\n".join(
+        Program.from_text(code).files.values())))
 
 
 def _stored_text(ctx: ProposeContext, view: CandidateView) -> str:
