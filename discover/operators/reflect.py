@@ -90,7 +90,7 @@ class ReflectOperator:
         if not examples:
             return demo_proposal(ctx, parent, ctx.rng, note="no scored examples to reflect on")
         prompt = render("prompt/reflect.txt", description=description(ctx), instruction=parts.instruction or "(empty)",
-                        examples=examples)
+                        examples=examples, accuracy=f"{100 * (parent.score or 0):.0f}%")
         instruction, why = await ask_for_instruction(ctx, prompt)
         if instruction is None:
             return demo_proposal(ctx, parent, ctx.rng, note=why)
