@@ -108,7 +108,10 @@ def evolve(
     store = Store(runs_dir)
     console.print(f"Stopped: {summary.stop_reason}.")
     rows = _results_rows(summary)
-    if rows and summary.kind == "code":
+    from discover.targets.info import target_info
+
+    info = target_info(summary.kind)
+    if rows and info.problem_folder:
         from discover.problem import load_problem
 
         console.print(_results_table(load_problem(store.get_run(summary.run_id).problem_dir), rows, "Held-out test scores"))
@@ -120,8 +123,8 @@ def evolve(
             t.add_row(name, _fmt(next(iter(scores.values()), None)))
         console.print(t)
     if summary.best is not None:
-        console.print(f"Best thought: {summary.best.thought or '(none)'}" if summary.kind == "code"
-                      else f"Best: {summary.best.code or '(empty)'}")
+        console.print(f"Best thought: {summary.best.thought}" if summary.best.thought
+                      else f"Best {info.text_label}: {summary.best.code or '(empty)'}")
     s = summary.stats
     console.print(f"{s.llm_calls} paid LLM calls, {s.cached_calls} cached, {s.repairs} repairs, ${s.cost_usd:.4f}, "
                   f"{s.elapsed_s:.0f} s")
