@@ -150,3 +150,61 @@ def test_default_features_use_runtime_when_evaluations_report_it():
     assert set(code_features("x = 1\n", durations=[0.2, 0.3])) == {"code_size", "runtime_s"}
     assert set(code_features("x = 1\n", durations=[])) == {"code_size", "numpy_calls"}
     assert code_features("x", [], {"bound": 2.9}, names=("bound",)) == {"bound": 2.9}
+
+
+# -- novelty rejection ---------------------------------------------------------------------------------------------
+BASE = '''
+import numpy as np
+
+def score(current, candidates, distance_matrix):
+    """Lower is better."""
+    d = distance_matrix[current, candidates]
+    far = distance_matrix[candidates].mean(axis=1)
+    return d - 0.3 * far + 0.1 * np.sqrt(d)
+'''
+
+
+def test_reformatted_or_recommented_code_is_a_near_duplicate_and_a_new_idea_is_not():
+    from discover.archives.novelty import NoveltyCheck, normalise
+
+    check = NoveltyCheck(threshold=0.95)
+    check.remember("candidate c1", BASE)
+    reformatted = BASE.replace('    """Lower is better."""\n', "    # lower wins\n").replace("0.3 * far", "0.3*far")
+    assert normalise(reformatted) == normalise(BASE)
+    hit = check.near_duplicate(reformatted)
+    assert hit is not None and hit.id == "candidate c1" and hit.ratio == 1.0
+    assert "near-duplicate of candidate c1 (code similarity 1.000 >= 0.95)" in hit.reason(check.threshold)
+    tweaked = BASE.replace("0.3 * far", "0.31 * far")  # one constant: still above 0.95
+    assert check.near_duplicate(tweaked).ratio > 0.95
+    other = BASE.replace("d - 0.3 * far + 0.1 * np.sqrt(d)", "np.argsort(d)[::-1] * far / (1 + d.std())")
+    assert check.near_duplicate(other) is None
+    assert check.near_duplicate(tweaked, exclude=("candidate c1",)) is None
+    assert NoveltyCheck(threshold=1.0).near_duplicate(tweaked) is None
+
+
+def test_the_program_target_refuses_a_near_duplicate_before_evaluation(tmp_path):
+    import shutil
+
+    from discover.config import RunConfig
+    from discover.extract import MalformedOutput
+    from discover.problem import load_problem
+    from discover.targets.program import ProgramTarget
+
+    root = tmp_path / "cp"
+    shutil.copytree(__import__("pathlib").Path(__file__).parent.parent / "problems" / "circle_packing", root)
+    toml = root / "problem.toml"
+    toml.write_text(toml.read_text() + "\n[archive]\nnovelty = 0.99\n")
+    target = ProgramTarget(load_problem(str(root)), None, RunConfig(problem=str(root), model="fake/x"))
+    seed = target.seed().content
+    line = [ln for ln in (root / "program.py").read_text().splitlines() if "n centres in `rows` rows" in ln][0]
+    redoc = f"Thought: a shorter docstring.\n<<<<<<< SEARCH\n{line}\n=======\n    \"\"\"Centres in rows.\"\"\"\n>>>>>>> REPLACE"
+    with pytest.raises(MalformedOutput, match=r"near-duplicate of program \w+ \(code similarity 1\.000 >= 0\.99\)"):
+        target.parse(redoc, prefix=target.parent_marker(seed))
+    # one changed line of this 2 kB program is similarity 0.995: refused at 0.99; a new layout (10 lines) is not
+    stagger = ("Thought: more staggers.\n<<<<<<< SEARCH\n        for stagger in (0.0, 0.5, 1.0):\n=======\n"
+               "        for stagger in np.linspace(0.0, 1.5, 13):\n>>>>>>> REPLACE")
+    with pytest.raises(MalformedOutput, match=r"code similarity 0\.99\d >= 0\.99"):
+        target.parse(stagger, prefix=target.parent_marker(seed))
+    from tests.test_program_target import HOLES
+
+    assert "holes" in target.parse(HOLES, prefix=target.parent_marker(seed)).content

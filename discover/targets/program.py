@@ -34,6 +34,7 @@ from discover.programs import Program, answer_format, apply_edits, render_progra
 from discover.targets.base import Parsed, Seed, Stage
 from discover.targets import register_target
 from discover.targets.code import CodeTarget
+from discover.archives.novelty import NoveltyCheck
 from discover.evaluation import outcome_from
 
 REFUSAL_PREAMBLE = re.compile(r"^(?:\d+ of \d+ edits failed, )?nothing applied: (?:edit 1 \(answer line \d+\): )?")
@@ -53,7 +54,10 @@ def program_spec(problem: Problem) -> dict[str, Any]:
     features = (tomllib.loads(path.read_text()).get("archive") or {}).get("features")
     if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
         raise ProblemError(f"{path}: [archive] features must be a list of metric names", path=str(path))
-    return {"files": files, "format": fmt, "features": tuple(features or ())}
+    novelty = (tomllib.loads(path.read_text()).get("archive") or {}).get("novelty")
+    if novelty is not None and not (isinstance(novelty, (int, float)) and 0 < novelty <= 1):
+        raise ProblemError(f"{path}: [archive] novelty must be a similarity in (0, 1] (got {novelty!r})", path=str(path))
+    return {"files": files, "format": fmt, "features": tuple(features or ()), "novelty": novelty}
 
 
 def load_program(problem: Problem, files: list[str]) -> Program:
@@ -86,12 +90,17 @@ class ProgramTarget(CodeTarget):
         self.answer_kind = spec["format"] or ("rewrite" if local else "diff")
         self.max_tokens = config.max_tokens or 1500
         self._known: dict[str, Program] = {}
+        # [archive] novelty = 0.98: an answer whose program is that similar to one already seen is refused unscored
+        self.novelty = NoveltyCheck(spec["novelty"]) if spec["novelty"] else None
         self.remember(self.program)
 
     # -- programs by fingerprint ----------------------------------------------------------------------------------
     def remember(self, program: Program) -> str:
         fp = program.content_hash()
-        self._known.setdefault(fp, program)
+        if fp not in self._known:
+            self._known[fp] = program
+            if self.novelty is not None:
+                self.novelty.remember(f"program {fp[:12]}", _joined(program))
         return fp
 
     def remember_text(self, content: str) -> str:
@@ -139,6 +148,10 @@ class ProgramTarget(CodeTarget):
                     first_error = first_error or exc
             if result is None:
                 raise first_error or MalformedOutput("no program to apply the edits to")
+        if self.novelty is not None and result.program.content_hash() not in self._known:
+            hit = self.novelty.near_duplicate(_joined(result.program))
+            if hit is not None:
+                raise MalformedOutput(hit.reason(self.novelty.threshold))
         self.remember(result.program)
         return Parsed(content=result.program.to_text(), thought=thought_of(answer))
 
@@ -163,6 +176,10 @@ class ProgramTarget(CodeTarget):
             evaluator.files = {**evaluator.files, **others}
         results = await evaluator.evaluate(files[self.main], sets, split=split, deadline=deadline)
         return Stage(rows=list(zip(sets, results)), outcome=outcome_from(sets, results))
+
+
+def _joined(program: Program) -> str:
+    return "\n".join(program.files[name] for name in sorted(program.files))
 
 
 # -- the operator and strategy that write program prompts ---------------------------------------------------------
