@@ -24,7 +24,9 @@ test = ["big"]
 
 
 def make_problem(root: Path, toml: str = GOOD_TOML, seed: str = "def solve(x):\n    return x\n",
-                 evaluate: str = "def evaluate(candidate, instance_set, data_dir):\n    return {'instances': {}}\n") -> Path:
+                 evaluate: str = ("def public(instance_set, data_dir):\n    return {'a': {}}\n"
+                                  "def score(instance_set, data_dir, outputs):\n    return {'instances': {}}\n"
+                                  "def run(candidate, data):\n    return None\n")) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "problem.toml").write_text(toml)
     if seed is not None:
@@ -49,7 +51,7 @@ def test_loads_a_good_problem_by_path(tmp_path):
      "entry.signature must define `def solve"),
     (lambda r: (r / "seed.py").unlink(), "missing seed.py"),
     (lambda r: (r / "evaluate.py").unlink(), "missing evaluate.py"),
-    (lambda r: (r / "evaluate.py").write_text("x = 1\n"), "defines no `evaluate"),
+    (lambda r: (r / "evaluate.py").write_text("x = 1\n"), "defines no public(), score(), run()"),
     (lambda r: (r / "seed.py").write_text("def other(x):\n    return x\n"), "does not define the entry function `solve`"),
 ])
 def test_broken_problem_folder_gets_one_clear_line(tmp_path, mutate, message):
