@@ -120,3 +120,38 @@ def test_program_runs_with_the_diversity_archives(tmp_path, archive):
         assert set(state["features"]) == {s.seed_id, s.best.id}
         assert state["features"][s.seed_id]["code_size"] < state["features"][s.best.id]["code_size"]
         assert list(state["cells"].values()) == [s.best.id]
+
+
+def _two_file_problem(tmp_path):
+    """circle_packing with row_layout moved to layouts.py, a second file with its own EVOLVE block."""
+    import shutil
+
+    root = tmp_path / "cp2"
+    shutil.copytree(ROOT / "problems" / "circle_packing", root)
+    src = (root / "program.py").read_text()
+    start = src.index("def row_layout(")
+    end = src.index("def max_radii(")
+    (root / "layouts.py").write_text("import numpy as np\n\n\n# EVOLVE-BLOCK-START layouts\n" + src[start:end].rstrip()
+                                     + "\n# EVOLVE-BLOCK-END\n")
+    rest = src[:start] + src[end:]
+    (root / "program.py").write_text(rest.replace("from scipy.optimize import linprog\n",
+                                                  "from scipy.optimize import linprog\n\nfrom layouts import row_layout\n", 1))
+    toml = root / "problem.toml"
+    toml.write_text(toml.read_text().replace('files = ["program.py"]', 'files = ["program.py", "layouts.py"]'))
+    return root
+
+
+def test_a_two_file_program_imports_its_edited_second_file(tmp_path):
+    root = _two_file_problem(tmp_path)
+    drop_one = ("Thought: one circle fewer.\n<<<<<<< SEARCH layouts.py\n    return np.array(points, dtype=float)\n"
+                "=======\n    return np.array(points[:-1], dtype=float)\n>>>>>>> REPLACE")
+    fake.script("cp2", lambda m: drop_one)
+    cfg = RunConfig(problem=str(root), model="fake/cp2", generations=1, population=2, llm_concurrency=1, workers=1,
+                    sandbox="auto", seed=1, test_top_k=1, schedule="generational")
+    s = evolve(cfg, runs_dir=tmp_path / "runs")
+    store = Store(tmp_path / "runs")
+    assert store.get_candidate(s.seed_id).train_score == pytest.approx(2.5, abs=1e-6)  # program.py imports layouts.py
+    child = next(c for c in store.candidates(s.run_id) if c.operator == "edit")
+    assert "points[:-1]" in Program.from_text(child.code).files["layouts.py"]
+    ev = store.evaluations(child.id, "train")[0]
+    assert child.status == "evaluated" and not child.valid and ev.status == "invalid"  # the edited file ran: 25 circles
