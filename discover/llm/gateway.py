@@ -140,17 +140,31 @@ class Gateway:
         if cached is not None:
             return cached
         self.check_model(model)
-        async with self._semaphore():
+        sem = self._semaphore()
+        await sem.acquire()
+        held = [True]
+
+        def release() -> None:  # the slot is free once the answer is in: cost and record happen outside it
+            if held[0]:
+                held[0] = False
+                sem.release()
+
+        try:
             self.budget.reserve()  # inside the limit, so waiting callers see what those before them spent
-            return await self._paid_call(model, messages, params, key, role, sample_index, timeout_s)
+            return await self._paid_call(model, messages, params, key, role, sample_index, timeout_s, release)
+        finally:
+            release()
 
     async def _paid_call(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], key: str,
-                         role: str, sample_index: int, timeout_s: float | None = None) -> LLMResponse:
+                         role: str, sample_index: int, timeout_s: float | None = None,
+                         release: Any = None) -> LLMResponse:
         paid = False
         cost = 0.0
         try:
             resp, latency = await self._call_with_retries(model, messages, params, key,
                                                           timeout_s if timeout_s is not None else self.timeout_s)
+            if release is not None:
+                release()
             text = resp.choices[0].message.content or ""
             prefix = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
             if prefix and not handles_prefill(model) and text.startswith(prefix):
