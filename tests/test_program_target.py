@@ -155,3 +155,66 @@ def test_a_two_file_program_imports_its_edited_second_file(tmp_path):
     assert "points[:-1]" in Program.from_text(child.code).files["layouts.py"]
     ev = store.evaluations(child.id, "train")[0]
     assert child.status == "evaluated" and not child.valid and ev.status == "invalid"  # the edited file ran: 25 circles
+
+
+def test_an_interrupted_program_run_with_islands_resumes_its_islands_and_repays_nothing(tmp_path):
+    from discover.interrupt import request_stop
+    from discover.run import Interrupted
+    import signal
+
+    state = {"n": 0}
+
+    def respond(messages):
+        state["n"] += 1
+        if state["n"] == 3:  # Ctrl-C while the third answer is being written
+            request_stop(signal.SIGINT)
+        i = state["n"]
+        return (f"Thought: try {i + 8} rows at most.\n<<<<<<< SEARCH\n    for rows in range(3, 9):\n=======\n"
+                f"    for rows in range(3, {9 + i}):\n>>>>>>> REPLACE")
+
+    fake.script("cp", respond)
+    cfg = RunConfig(problem="circle_packing", model="fake/cp", generations=3, population=2, llm_concurrency=1,
+                    workers=1, sandbox="auto", seed=1, test_top_k=1, schedule="generational", archive="islands")
+    with pytest.raises(Interrupted):
+        evolve(cfg, runs_dir=tmp_path)
+    store = Store(tmp_path)
+    run = store.list_runs()[0]
+    before = store.load_archive_state(run.id)
+    s = evolve(cfg, runs_dir=tmp_path, resume=run.id)
+    after = store.load_archive_state(run.id)
+    assert s.status == "finished"
+    cands = store.candidates(run.id)
+    valid = {c.id for c in cands if c.valid}
+    # the counters went on from the saved ones: every valid candidate placed once, islands hold only those
+    assert before["additions"] < after["additions"] == len(valid)
+    assert after["migrations"] == after["additions"] // after["migrate_every"]
+    assert {mid for isl in after["islands"] for mid in isl} <= valid
+    keys = [c.llm_call_key for c in cands if c.llm_call_key]
+    assert len(keys) == len(set(keys)) == fake.stats("cp").calls  # every answer paid once
+    edits = [c for c in cands if c.operator == "edit"]
+    assert len(edits) == 1 + 2 + 2 and all(c.status != "pending" for c in edits)
+    # an edit of a parent whose line it changed already is refused against that parent, not applied to the seed
+    stale = [c for c in edits if c.status == "rejected"]
+    assert all("SEARCH text not found" in c.reject_reason and c.parent_ids != [s.seed_id] for c in stale)
+
+
+def test_local_models_are_asked_for_block_rewrites():
+    import asyncio
+    import random
+
+    from discover.operators.base import ProposeContext
+    from discover.problem import load_problem
+    from discover.targets.program import EditProgram, ProgramTarget
+
+    target = ProgramTarget(load_problem("circle_packing"), None, RunConfig(problem="circle_packing",
+                                                                           model="local/qwen2.5-coder-0.5b"))
+    assert target.answer_kind == "rewrite"
+    ctx = ProposeContext(target=target, generation=0, slot=1, members=[], lessons=[], rng=random.Random(0))
+    proposal = asyncio.run(EditProgram().propose(ctx))
+    user = proposal.messages[-1]["content"]
+    assert "Block: <name or index>" in user and "<<<<<<< SEARCH" not in user and "# EVOLVE-BLOCK-START" in user
+    block = target.program.blocks()[0].text
+    rewrite = ("Thought: five staggers.\nBlock: 0\n```python\n"
+               + block.replace("(0.0, 0.5, 1.0)", "(0.0, 0.25, 0.5, 0.75, 1.0)") + "```\n")
+    parsed = target.parse(rewrite, prefix=proposal.prefix)
+    assert "(0.0, 0.25, 0.5, 0.75, 1.0)" in Program.from_text(parsed.content).files["program.py"]
