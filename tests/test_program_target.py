@@ -192,7 +192,7 @@ def test_an_interrupted_program_run_with_islands_resumes_its_islands_and_repays_
     keys = [c.llm_call_key for c in cands if c.llm_call_key]
     assert len(keys) == len(set(keys)) == fake.stats("cp").calls  # every answer paid once
     edits = [c for c in cands if c.operator == "edit"]
-    assert len(edits) == 1 + 2 + 2 and all(c.status != "pending" for c in edits)
+    assert len(edits) == 1 + 2 + 2 and all(c.status != "pending" and c.parent_ids for c in edits)
     # an edit of a parent whose line it changed already is refused against that parent, not applied to the seed
     stale = [c for c in edits if c.status == "rejected"]
     assert all("SEARCH text not found" in c.reject_reason and c.parent_ids != [s.seed_id] for c in stale)

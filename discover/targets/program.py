@@ -193,7 +193,7 @@ class EditProgram:
     async def propose(self, ctx: ProposeContext) -> Proposal:
         target: ProgramTarget = ctx.target
         _attach_describer(ctx)
-        parent = ctx.parents[0] if ctx.parents else ctx.best
+        parent = ctx.parents[0] if ctx.parents else (ctx.best or _seed_view(ctx))
         parent_text = _stored_text(ctx, parent) if parent else target.program.to_text()
         program = Program.from_text(parent_text)
         others = ""
@@ -229,6 +229,18 @@ def _attach_describer(ctx: ProposeContext) -> None:
     names = ctx.target.features or DEFAULT_FEATURES
     archive.describe_with(store_describer(ctx.store, names, text_of=lambda code: "\n".join(
         Program.from_text(code).files.values())))
+
+
+def _seed_view(ctx: ProposeContext) -> CandidateView | None:
+    """The seed, when the archive offers no parent yet (generation 0 of a generational run): it is what is edited."""
+    if ctx.store is None:
+        return None
+    seed = next((c for c in ctx.store.candidates(ctx.run_id) if c.operator == "seed" and c.generation == 0
+                 and c.slot == 0), None)
+    if seed is None:
+        return None
+    return CandidateView(id=seed.id, thought=seed.thought, code=ctx.target.render(seed.code), score=seed.train_score,
+                         generation=0, feedback=ctx.store.feedback_for(seed.id))
 
 
 def _stored_text(ctx: ProposeContext, view: CandidateView) -> str:
