@@ -110,7 +110,7 @@ def test_eval_scores_a_users_file_as_json(tmp_path):
 @pytest.mark.parametrize("args,code,message", [
     (["evolve", "--problem", "no-such-problem"], 3, "error: no problem named 'no-such-problem'"),
     (["evolve", "--problem", LINEAR, "--generations", "0"], 2, "error: options: generations: Input should be greater"),
-    (["evolve", "--resume", "nope"], 4, "error: no run 'nope'"),
+    (["evolve", "--resume", "nope"], 4, "error: no run database at"),
     (["evolve", "--problem", LINEAR, "--model", "openai/gpt-4o-mini", "--generations", "1"], 5,
      "error: openai/gpt-4o-mini needs OPENAI_API_KEY"),
 ])
