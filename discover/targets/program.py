@@ -42,19 +42,20 @@ PARENT_MARK = "# parent program "  # + fingerprint + newline, at the start of a 
 
 
 def program_spec(problem: Problem) -> dict[str, Any]:
-    """problem.toml's [program] table (ProblemSpec ignores tables it does not model)."""
+    """problem.toml's [program] and [archive] tables (ProblemSpec ignores tables it does not model)."""
     path = problem.root / "problem.toml"
-    table = tomllib.loads(path.read_text()).get("program") or {}
+    data = tomllib.loads(path.read_text())
+    table, archive = data.get("program") or {}, data.get("archive") or {}
     files = table.get("files") or ["program.py"]
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise ProblemError(f"{path}: [program] files must be a list of paths", path=str(path))
     fmt = table.get("format")
     if fmt not in (None, "diff", "rewrite"):
         raise ProblemError(f"{path}: [program] format must be \"diff\" or \"rewrite\" (got {fmt!r})", path=str(path))
-    features = (tomllib.loads(path.read_text()).get("archive") or {}).get("features")
+    features = archive.get("features")
     if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
         raise ProblemError(f"{path}: [archive] features must be a list of metric names", path=str(path))
-    novelty = (tomllib.loads(path.read_text()).get("archive") or {}).get("novelty")
+    novelty = archive.get("novelty")
     if novelty is not None and not (isinstance(novelty, (int, float)) and 0 < novelty <= 1):
         raise ProblemError(f"{path}: [archive] novelty must be a similarity in (0, 1] (got {novelty!r})", path=str(path))
     return {"files": files, "format": fmt, "features": tuple(features or ()), "novelty": novelty}
