@@ -187,7 +187,8 @@ class Loop:
     def _member(self, c: CandidateRow) -> Member:
         o = self.outcomes.get(c.id)
         return Member(id=c.id, fingerprint=c.code_hash, score=c.train_score, valid=c.valid, generation=c.generation,
-                      slot=c.slot, sort_key=self.target.sort_key(c.train_score), meta=dict(getattr(c, "meta", {}) or {}),
+                      slot=c.slot, sort_key=self.target.sort_key(c.train_score),
+                      meta={"parent_ids": list(c.parent_ids), **(getattr(c, "meta", {}) or {})},  # islands follow parents
                       instances=dict(o.instances) if o is not None and o.valid else {})
 
     def _add_to_archive(self, c: CandidateRow, save: bool = True) -> None:
