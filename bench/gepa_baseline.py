@@ -32,7 +32,7 @@ def run_gepa(task_name: str, *, start: str, task_calls: int, max_train: int, max
     task = load_task(task_name, seed=seed, max_train=max_train, max_test=max_test)
     labels = task.labels or sorted({e.target for e in task.train})
     scorer = make_scorer(scorer_spec or task.scorer, labels=labels)
-    gateway = Gateway(concurrency=4)
+    gateway = Gateway(concurrency=4, timeout_s=900, max_retries=1)  # a loaded 2-core machine: slow, not broken
     counts = {"task": 0, "reflection": 0}
 
     def task_lm(messages) -> str:
@@ -46,7 +46,7 @@ def run_gepa(task_name: str, *, start: str, task_calls: int, max_train: int, max
     def reflection_lm(prompt: str) -> str:
         counts["reflection"] += 1
         return asyncio.run(gateway.complete(model=reflection_model or model, messages=[{"role": "user", "content": prompt}],
-                                            temperature=1.0, max_tokens=300, role="optimizer",
+                                            temperature=1.0, max_tokens=200, role="optimizer",
                                             sample_index=counts["reflection"])).text
 
     def evaluate(data, response: str) -> EvaluationResult:
