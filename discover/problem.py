@@ -43,6 +43,7 @@ class SearchDefaults(BaseModel):
     """What suits this problem's search, unless a run config says otherwise."""
 
     tune_budget: int = Field(0, ge=0)  # evaluations per numeric tuning of a top candidate (cheap evaluations: ~40)
+    timeout_s: float | None = Field(None, gt=0)  # the search's wall clock when a run sets none
 
 
 class Splits(BaseModel):

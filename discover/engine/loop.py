@@ -108,7 +108,11 @@ class Loop:
         self.layout = Layout(config.population, config.generations, target.fills_first_generation)
         self.step_word = target_info(target.kind).step_word
         self.stop_reason: str | None = None
-        self.deadline = time.monotonic() + config.timeout_s if config.timeout_s else None
+        # the wall clock: the config's, else the problem's own default ([search] timeout_s in problem.toml)
+        problem = getattr(target, "problem", None)
+        self.timeout_s = config.timeout_s if config.timeout_s is not None else (
+            getattr(problem.spec.search, "timeout_s", None) if problem is not None else None)
+        self.deadline = time.monotonic() + self.timeout_s if self.timeout_s else None
         self.prefill = config.use_prefill()
         self.candidates: dict[str, CandidateRow] = {}
         self.outcomes: dict[str, Outcome] = {}
@@ -242,7 +246,7 @@ class Loop:
     def _budget_event(self) -> None:
         c = self.config
         self._emit("budget", llm_calls=self.stats.llm_calls, max_llm_calls=c.max_llm_calls, cost_usd=self.stats.cost_usd,
-                   max_cost_usd=c.max_cost_usd, elapsed_s=self.stats.elapsed_s, timeout_s=c.timeout_s,
+                   max_cost_usd=c.max_cost_usd, elapsed_s=self.stats.elapsed_s, timeout_s=self.timeout_s,
                    proposals=self.stats.proposals, max_proposals=self.layout.max_proposals)
 
     def _candidate_event(self, c: CandidateRow, outcome: Outcome | None, parent_score: float | None) -> None:
@@ -259,7 +263,7 @@ class Loop:
             return True
         c = self.config
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            self.stop_reason = f"wall-clock timeout of {c.timeout_s:g} s reached"
+            self.stop_reason = f"wall-clock timeout of {self.timeout_s:g} s reached"
         elif c.max_llm_calls is not None and self.stats.llm_calls + self.reserve_calls >= c.max_llm_calls:
             self.stop_reason = f"LLM call budget of {c.max_llm_calls} reached" + (
                 f" ({self.reserve_calls} kept for held-out scoring)" if self.reserve_calls else "")
@@ -306,7 +310,7 @@ class Loop:
         """The wall clock is a hard bound: at the deadline every LLM call and evaluation in flight is cancelled
         (their proposals and candidates stay pending in the store, for a resume)."""
         await asyncio.sleep(max(0.0, self.deadline - time.monotonic()))
-        self._stop(f"wall-clock timeout of {self.config.timeout_s:g} s reached")
+        self._stop(f"wall-clock timeout of {self.timeout_s:g} s reached")
         crew.cancel_all()
         self.tuner.cancel()
 
