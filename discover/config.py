@@ -59,7 +59,9 @@ class RunConfig(BaseModel):
     strategy: str | None = None          # a name in discover.operators.STRATEGIES; None: the target's (eoh / opro)
     archive: str = "ranked"              # a name in discover.archives.ARCHIVES
     schedule: Literal["steady", "generational"] = "steady"
-    repair: bool = True                  # a failing candidate gets one LLM repair attempt (a proposal of its own)
+    repair: bool | None = None           # a failing candidate gets one LLM repair attempt (a proposal of its own);
+    #                                      None: on, except for the embedded local/ models (measured: the 0.5B
+    #                                      model's repairs repeated the failing code, 3 of 3, at 2-4 min a call)
     tune_budget: int | None = Field(None, ge=0)  # evaluations per numeric tuning of a top candidate's constants
     #                                              (0: off; None: the problem's [search] tune_budget, default 0)
     tune_top: int = Field(3, ge=0)       # candidates in the archive's top this many are tuned
@@ -105,6 +107,9 @@ class RunConfig(BaseModel):
         if v not in ARCHIVES:
             raise ValueError(f"unknown archive {v!r}; choose one of: {', '.join(sorted(ARCHIVES))}")
         return v
+
+    def use_repair(self) -> bool:
+        return self.repair if self.repair is not None else not self.model.startswith("local/")
 
     def use_prefill(self) -> bool:
         return self.prefill == "on" or (self.prefill == "auto" and self.model.startswith("local/"))

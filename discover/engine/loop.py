@@ -202,7 +202,7 @@ class Loop:
 
     def _repairable(self, c: CandidateRow) -> bool:
         o = self.outcomes.get(c.id)
-        return (self.config.repair and c.status == "evaluated" and not c.valid and o is not None
+        return (self.config.use_repair() and c.status == "evaluated" and not c.valid and o is not None
                 and o.status in REPAIRABLE and c.operator not in ("repair", *SEED_OPERATORS)
                 and has_operator("repair", self.target.kind))
 
