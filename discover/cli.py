@@ -191,19 +191,19 @@ def problems(as_json: bool = typer.Option(False, "--json", help="Print JSON (sch
 
 
 @app.command()
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.doctor/1).")) -> None:
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON (schema discover.doctor/1)."),
+           ray_address: Optional[str] = typer.Option(None, help="Also describe this Ray cluster (auto or "
+                                                                "ray://host:10001): nodes, CPUs, GPUs.")) -> None:
     """Which LLM and sandbox backends are usable here, and why not."""
     from discover.llm import doctor as llm_doctor
     from discover.sandbox import doctor_rows
 
     rows = [("llm", row.backend, bool(row.usable), row.detail or "") for row in llm_doctor()]
     rows += doctor_rows()
-    import os as _os
-
-    if _os.environ.get("RAY_ADDRESS"):  # probing every node takes seconds: only when a cluster is named
+    if ray_address:  # probing every node takes seconds: only when a cluster is named
         from discover.executors.ray import cluster_summary
 
-        rows += cluster_summary(_os.environ["RAY_ADDRESS"], "auto")
+        rows += cluster_summary(ray_address, "auto")
     if as_json:
         print(json.dumps({"schema": "discover.doctor/1", "checks": [
             {"component": c, "backend": b, "usable": u, "detail": d} for c, b, u, d in rows]}, indent=2))
