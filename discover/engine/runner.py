@@ -17,6 +17,7 @@ from discover.errors import DiscoverError, RunLocked, StoreError
 from discover.events import EventBus, RunEvent
 from discover.interrupt import interrupted_reason, run_job
 from discover.store import Store
+from discover.store.db import default_runs_dir
 from discover.store.call_log import StoreCallLog
 
 HEARTBEAT_S = 15.0
@@ -132,8 +133,11 @@ def run_sync(config: RunConfig, *, resume_command: str = "discover evolve", **kw
             if run is None:
                 raise
             Store(kwargs.get("runs_dir")).set_run_status(run, "stopped", interrupted_reason(exc))
-            raise Interrupted(f"interrupted; run {run} kept everything so far. Resume with: {resume_command} --resume {run}",
-                              run_id=run) from None
+            where = kwargs.get("runs_dir")
+            # the printed command must work as it is: name the runs dir unless it is the default one
+            flag = f" --runs-dir {where}" if where is not None and Path(where).resolve() != default_runs_dir().resolve() else ""
+            raise Interrupted(f"interrupted; run {run} kept everything so far. Resume with: {resume_command} "
+                              f"--resume {run}{flag}", run_id=run) from None
 
     if not _in_running_loop():
         return job()
