@@ -235,17 +235,25 @@ def test_read_secret_file(ev, tmp_path):
     assert_healthy(ev)
 
 
+def planted_key() -> str:
+    """The fake key planted in this process's environment (another test module may plant its own)."""
+    key = os.environ["OPENAI_API_KEY"]
+    assert key.startswith("sk-planted")
+    return key
+
+
 def test_env_is_clean(ev):
-    assert os.environ["OPENAI_API_KEY"] == FAKE_KEY
+    key = planted_key()
     r = run(ev, "import os\nprint(sorted(os.environ))\nprint(os.environ.get('OPENAI_API_KEY'))\n"
                 "def solve(x):\n    return 2 * x\n")
     assert r.status == "ok", r
-    assert FAKE_KEY not in r.stdout_tail and "OPENAI_API_KEY" not in r.stdout_tail
+    assert key not in r.stdout_tail and "OPENAI_API_KEY" not in r.stdout_tail
 
 
 def test_cannot_read_parents_environment(ev):
     """/proc/<pid>/environ of discover itself (which holds the API key) and of the fork server."""
     me = os.getpid()
+    key = planted_key()
     code = f"""import os
 def solve(x):
     found = []
@@ -254,7 +262,7 @@ def solve(x):
             found.append(open(f'/proc/{{pid}}/environ', 'rb').read())
         except OSError:
             pass
-    if any(b'{FAKE_KEY}' in e for e in found):
+    if any(b'{key}' in e for e in found):
         return 'LEAKED'
     return 2 * x
 """
