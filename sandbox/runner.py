@@ -593,35 +593,34 @@ def _isolate_root(hide: list[str], keep: list[str]) -> None:
                    data.encode() if data else None)
 
     mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    mount("tmpfs", "/tmp", "tmpfs", 0, "size=1m,mode=0700")
-    staged = []
-    for i, p in enumerate(keep):
-        if os.path.isdir(p):
-            st = f"/tmp/k{i}"
-            os.mkdir(st)
-            mount(p, st, None, MS_BIND | MS_REC, None)
-            staged.append((st, p))
-    covered: set[str] = set()
-    for _, p in staged:
+    # Decide on the real tree first: which directories others cannot enter must be covered (e.g. /root) so the
+    # kept paths below them can be bound back; hold each kept path open (O_PATH) so it can be bound back even when
+    # it lies under a directory covered below (a checkout under /tmp).
+    keep = [p for p in keep if os.path.isdir(p)]
+    cover: list[str] = []
+    for p in keep:
         parts = p.strip("/").split("/")
         for n in range(1, len(parts)):
             anc = "/" + "/".join(parts[:n])
-            if anc in covered:
+            if not os.stat(anc).st_mode & 0o001:
+                if anc not in cover:
+                    cover.append(anc)
                 break
-            if not os.stat(anc).st_mode & 0o001:  # others cannot enter: cover it, the kept paths come back below
-                mount("tmpfs", anc, "tmpfs", 0, "size=1m,mode=0755")
-                covered.add(anc)
-                break
-    for st, p in staged:
-        os.makedirs(p, mode=0o755, exist_ok=True)
-        mount(st, p, None, MS_BIND | MS_REC, None)
-        mount(st, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+    held = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
     for d in ["/tmp", "/dev/shm", "/var/tmp"]:
         if os.path.isdir(d):
             mount("tmpfs", d, "tmpfs", 0, "size=256m,mode=1777")
     for d in hide:
         if os.path.isdir(d):
             mount("tmpfs", d, "tmpfs", 0, "size=1m,mode=0755")
+    for anc in cover:
+        if os.path.isdir(anc):
+            mount("tmpfs", anc, "tmpfs", 0, "size=1m,mode=0755")
+    for p, fd in held:
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC, None)
+        mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+        os.close(fd)
 
 
 def serve(argv: list) -> None:
