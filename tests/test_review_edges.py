@@ -125,7 +125,14 @@ def test_eval_json_has_a_schema(tmp_path):
 
 
 def test_doctor_and_problems_json():
-    doc = json.loads(cli("doctor", "--json").output)
+    import subprocess
+    import sys
+
+    # in a fresh process, as a user runs it (earlier tests' in-process state must not decide what doctor sees)
+    out = subprocess.run([sys.executable, "-m", "discover", "doctor", "--json"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
     assert doc["schema"] == "discover.doctor/1"
     kinds = {c["component"] for c in doc["checks"]}
     assert {"llm", "sandbox"} <= kinds and any(c["backend"] == "process" and c["usable"] for c in doc["checks"])
