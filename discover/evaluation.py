@@ -186,14 +186,3 @@ def outcome_from_rows(instance_sets: list[str], rows: list[Any]) -> Outcome:
     if not all(s in by_set for s in instance_sets):
         return Outcome(status="pending")
     return outcome_from(instance_sets, [by_set[s] for s in instance_sets])
-
-
-_transitional: dict[tuple, Evaluator] = {}
-
-
-async def evaluate_sets(sandbox: Any, problem: Problem, code: str, instance_sets: list[str], slots: Any = None) -> list:
-    """Transitional: the old call shape (a Sandbox, not an Evaluator) over the trusted Evaluator."""
-    key = (id(sandbox), str(problem.root))
-    if key not in _transitional:
-        _transitional[key] = Evaluator(problem, sandbox)
-    return await _transitional[key].evaluate(code, instance_sets)

@@ -416,7 +416,7 @@ class Server:
                     break
             if self.uid is None and not self.reap:
                 return
-            pids = _procs_of(self.uid, me) if (self.uid is not None or self.reap) else []
+            pids = _procs_of(self.uid, me)
             if not pids:
                 return
             for pid in pids:
